@@ -1,0 +1,55 @@
+# Two commands do all the set-up on a fresh machine: `make serve` and `make test`.
+# Every target below depends on the stamps it needs, so a second run reinstalls nothing.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD_STAMP := .build/stamp
+PROTOS := $(shell find protos -name '*.proto')
+EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxi ext/*.pxd ext/*.h)
+
+.PHONY: serve test lint build migrate bench clean lock
+
+serve: build
+	$(PY) -m server serve
+
+test: build
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: build
+	$(VENV)/bin/ruff check server gateway ext tests bench setup.py
+	$(VENV)/bin/mypy server gateway ext
+	rm -rf .build/protodeps && mkdir -p .build/protodeps/google/api
+	cp $$($(PY) -c 'import google.api, os; print(os.path.dirname(google.api.__file__))')/{annotations,http,httpbody}.proto \
+	  .build/protodeps/google/api/
+	$(VENV)/bin/buf lint
+
+build: $(BUILD_STAMP)
+
+migrate: build
+	$(PY) -m server migrate
+
+bench: build
+	$(PY) bench/run_all.py
+
+$(VENV)/.installed: requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==26.3
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+$(BUILD_STAMP): $(VENV)/.installed setup.py $(PROTOS) $(EXT_SOURCES)
+	rm -rf hxtp
+	$(PY) setup.py --quiet build_protos
+	$(PY) setup.py --quiet build_ext --inplace
+	mkdir -p .build && touch $@
+
+lock:
+	rm -rf .build/lockvenv && $(PYTHON) -m venv .build/lockvenv
+	.build/lockvenv/bin/pip install --quiet -r requirements.in -r requirements-dev.in
+	{ echo "# Every dependency pinned (runtime and development). Regenerate with 'make lock' after editing requirements*.in."; \
+	  .build/lockvenv/bin/pip freeze; } > requirements.lock
+
+clean:
+	rm -rf .build build hxtp ext/*.c ext/*.so
