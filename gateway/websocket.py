@@ -1,0 +1,123 @@
+"""Serves a server-streaming RPC as a WebSocket.
+
+Each streamed message goes out as one JSON text frame. Client frames never close the socket: the
+text `ping` is answered with `pong`, a JSON `hello` (the SDKs' handshake) with `hello_ack`, and
+anything else (SDK heartbeats, unknown JSON) is ignored. A stream that ends in an authentication
+error closes with 4401, a permission error with 4403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import grpc
+import orjson
+from google.protobuf.message import Message
+
+from gateway.codec import codec_for
+from gateway.descriptors import MethodInfo
+from gateway.transport import Metadata, RpcFailure, Transport
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_CLOSE_CODES = {
+    grpc.StatusCode.UNAUTHENTICATED: 4401,
+    grpc.StatusCode.PERMISSION_DENIED: 4403,
+    grpc.StatusCode.NOT_FOUND: 4404,
+    grpc.StatusCode.INVALID_ARGUMENT: 4400,
+}
+PROTOCOL_VERSION = "HxTP/3.1"
+
+
+def reply_to_client_frame(text: str) -> str | None:
+    """What the server answers to one client text frame (None: nothing)."""
+    if text == "ping":
+        return "pong"
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(frame, dict) and frame.get("message_type") == "hello":
+        return orjson.dumps(
+            {
+                "message_type": "hello_ack",
+                "version": PROTOCOL_VERSION,
+                "device_id": frame.get("device_id", ""),
+                "timestamp": int(time.time() * 1000),
+            }
+        ).decode()
+    return None
+
+
+async def serve_websocket(
+    transport: Transport,
+    method: MethodInfo,
+    request: Message,
+    metadata: Metadata,
+    receive: Receive,
+    send: Send,
+) -> None:
+    connect = await receive()
+    if connect["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    send_lock = asyncio.Lock()
+
+    async def send_text(text: str) -> None:
+        async with send_lock:
+            await send({"type": "websocket.send", "text": text})
+
+    relay = asyncio.create_task(_relay(transport, method, request, metadata, send_text))
+    try:
+        await _read_client(receive, send_text, relay)
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+    close_code = relay.result() if not relay.cancelled() else None
+    if close_code is not None:
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close", "code": close_code})
+
+
+async def _relay(
+    transport: Transport,
+    method: MethodInfo,
+    request: Message,
+    metadata: Metadata,
+    send_text: Callable[[str], Awaitable[None]],
+) -> int:
+    """Streams messages out; returns the close code when the stream ends."""
+    codec = codec_for(method.output_type.DESCRIPTOR)
+    try:
+        async for message in transport.stream(method, request, metadata):
+            await send_text(orjson.dumps(codec.encode(message)).decode())
+    except RpcFailure as failure:
+        return _CLOSE_CODES.get(failure.code, 1011)
+    return 1000
+
+
+async def _read_client(
+    receive: Receive, send_text: Callable[[str], Awaitable[None]], relay: asyncio.Task[int]
+) -> None:
+    """Answers client frames until the client leaves or the relay ends."""
+    while True:
+        event_task = asyncio.ensure_future(receive())
+        done, _ = await asyncio.wait({event_task, relay}, return_when=asyncio.FIRST_COMPLETED)
+        if event_task not in done:
+            event_task.cancel()
+            return
+        event = event_task.result()
+        if event["type"] == "websocket.disconnect":
+            return
+        text = event.get("text")
+        if text is None and event.get("bytes") is not None:
+            text = event["bytes"].decode("utf-8", "replace")
+        reply = reply_to_client_frame(text or "")
+        if reply is not None:
+            await send_text(reply)
