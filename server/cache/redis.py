@@ -1,0 +1,124 @@
+"""Redis implementation of the cache interface, shared by every server replica.
+
+Each operation is a single Redis command or Lua script, so atomicity holds across replicas. Keys and
+channels are prefixed, so several deployments (or test runs) can share one Redis without colliding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import AsyncGenerator
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+log = logging.getLogger(__name__)
+
+# Increment, and set the expiry only when this call created the key: a rate-limit window that started
+# with the first hit must not be extended by later hits. One script = one atomic step.
+_INCR_SCRIPT = """
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if created and tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value
+"""
+
+# How long a subscriber waits for one message before re-checking whether the cache was closed.
+_SUBSCRIBE_POLL_S = 1.0
+_SOCKET_TIMEOUT_S = 5.0
+# Idle connections (notably subscriptions) send a PING this often, so a dead peer is noticed.
+_HEALTH_CHECK_INTERVAL_S = 30
+
+
+def _ttl_ms(ttl: float | None) -> int | None:
+    if ttl is None:
+        return None
+    if ttl <= 0:
+        raise ValueError(f"ttl must be positive, got {ttl}")
+    return max(1, math.ceil(ttl * 1000))
+
+
+class RedisCache:
+    def __init__(self, url: str, prefix: str = "hxtp:") -> None:
+        self._prefix = prefix
+        # Connects lazily: constructing the cache never fails because Redis is down.
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_connect_timeout=_SOCKET_TIMEOUT_S,
+            socket_timeout=_SOCKET_TIMEOUT_S,
+            health_check_interval=_HEALTH_CHECK_INTERVAL_S,
+        )
+        self._incr = self._redis.register_script(_INCR_SCRIPT)
+        self._closed = False
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        # decode_responses=False: redis-py returns the raw bytes, never str.
+        return cast(bytes | None, await self._redis.get(self._key(key)))
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        await self._redis.set(self._key(key), value, px=_ttl_ms(ttl))
+
+    async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        stored = await self._redis.set(self._key(key), value, px=_ttl_ms(ttl), nx=True)
+        return bool(stored)
+
+    async def delete(self, key: str) -> bool:
+        removed: int = await self._redis.delete(self._key(key))
+        return removed > 0
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        ttl_ms = _ttl_ms(ttl) or 0
+        try:
+            value = await self._incr(keys=[self._key(key)], args=[amount, ttl_ms])
+        except ResponseError as exc:
+            # Same contract as MemoryCache: a non-integer value is the caller's error.
+            raise ValueError(f"value of {key!r} is not an integer: {exc}") from exc
+        return int(value)
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        await self._redis.publish(self._key(channel), data)
+
+    async def subscribe(self, channel: str) -> AsyncGenerator[bytes, None]:
+        # One connection per subscription: a connection in subscribe mode can run nothing else.
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self._key(channel))
+            while not self._closed:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_SUBSCRIBE_POLL_S)
+                if message is not None and message["type"] == "message":
+                    yield message["data"]
+        except RedisConnectionError:
+            if not self._closed:
+                raise
+            # close() pulled the connection from under us: that is the end of the stream, not an error.
+        finally:
+            # Closing the connection also ends the subscription server-side.
+            await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+
+    # The timeout is a parameter, not the caller's asyncio.timeout: a health check must answer False
+    # on time instead of raising, so it bounds itself.
+    async def ping(self, timeout: float = 1.0) -> bool:  # noqa: ASYNC109
+        try:
+            async with asyncio.timeout(timeout):
+                return bool(await self._redis.ping())
+        except Exception as exc:
+            log.debug("redis ping failed: %r", exc)
+            return False
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._redis.aclose()

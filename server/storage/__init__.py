@@ -1,0 +1,1 @@
+"""SQLModel tables, the async engine and sessions, and the Alembic migrations that build the schema."""
