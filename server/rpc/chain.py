@@ -1,0 +1,147 @@
+"""The one chain every RPC traverses, native gRPC and in-process gateway calls alike:
+
+authenticate -> tenant -> role -> scope -> servicer -> error funnel (+ metrics, request id).
+
+It is applied by wrapping each servicer method once at start-up with that method's policy (read
+from the proto options), so no per-request work looks anything up by name.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, Protocol
+
+import grpc
+from prometheus_client import Counter, Histogram
+
+from hxtp.cloud.v1 import options_pb2
+from server.domain.authentication import Authenticator
+from server.domain.principal import Principal, Role
+from server.errors import Code, HxtpError
+from server.rpc import call_context
+from server.rpc.http_metadata import REQUEST_ID
+
+log = logging.getLogger("hxtp.rpc")
+
+RPC_CALLS = Counter("hxtp_grpc_calls", "RPC calls by method and status code", ["method", "code"])
+RPC_LATENCY = Histogram("hxtp_grpc_call_duration_seconds", "RPC latency", ["method"])
+
+
+class Context(Protocol):
+    """What the chain needs of a ServicerContext (grpc.aio's or the gateway's LocalContext)."""
+
+    def invocation_metadata(self) -> Sequence[tuple[str, Any]] | None: ...
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> Any: ...
+
+
+Unary = Callable[[Any, Any], Awaitable[Any]]
+Streaming = Callable[[Any, Any], AsyncIterator[Any]]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    full_name: str
+    policy: Any  # options_pb2.MethodPolicy
+    server_streaming: bool
+
+
+def metadata_dict(context: Context) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            result[key] = value
+    return result
+
+
+class Chain:
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    async def _admit(self, policy: Any, metadata: dict[str, str]) -> Principal | None:
+        """Everything decided before the servicer runs; raises HxtpError to refuse."""
+        if policy.auth != options_pb2.AUTH_MODE_UNSPECIFIED:
+            return await self._authenticator.authenticate_optional(metadata)
+        principal = await self._authenticator.authenticate(metadata)
+        if policy.tenant_required and principal.tenant_id is None:
+            raise HxtpError(Code.TENANT_REQUIRED)
+        if policy.min_role > Role.NONE and principal.role < policy.min_role:
+            raise HxtpError(Code.FORBIDDEN, f"Requires role {Role(policy.min_role).label} or higher")
+        if not principal.has_scope(policy.scope):
+            raise HxtpError(Code.FORBIDDEN, f"API key lacks scope {policy.scope}")
+        return principal
+
+    def wrap(self, spec: MethodSpec, handler: Any) -> Any:
+        if spec.server_streaming:
+            return self._wrap_streaming(spec, handler)
+        return self._wrap_unary(spec, handler)
+
+    def _wrap_unary(self, spec: MethodSpec, handler: Unary) -> Unary:
+        policy, name = spec.policy, spec.full_name
+        counters = _Counters(name)
+
+        async def call(request: Any, context: Any) -> Any:
+            started = time.perf_counter()
+            metadata = metadata_dict(context)
+            call_context.request_id.set(metadata.get(REQUEST_ID, "-"))
+            try:
+                call_context.set_principal(await self._admit(policy, metadata))
+                response = await handler(request, context)
+            except HxtpError as error:
+                counters.done(error.spec.grpc_status, started)
+                await _abort(context, error)
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                log.exception("unhandled error in %s (request %s)", name, call_context.request_id.get())
+                counters.done(grpc.StatusCode.INTERNAL, started)
+                await _abort(context, HxtpError(Code.INTERNAL_ERROR))
+            counters.done(grpc.StatusCode.OK, started)
+            return response
+
+        return call
+
+    def _wrap_streaming(self, spec: MethodSpec, handler: Streaming) -> Streaming:
+        policy, name = spec.policy, spec.full_name
+        counters = _Counters(name)
+
+        async def call(request: Any, context: Any) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            metadata = metadata_dict(context)
+            call_context.request_id.set(metadata.get(REQUEST_ID, "-"))
+            try:
+                call_context.set_principal(await self._admit(policy, metadata))
+                async for item in handler(request, context):
+                    yield item
+            except HxtpError as error:
+                counters.done(error.spec.grpc_status, started)
+                await _abort(context, error)
+            counters.done(grpc.StatusCode.OK, started)
+
+        return call
+
+
+class _Counters:
+    """Prometheus children bound once per method, so a call only increments."""
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self._by_code: dict[grpc.StatusCode, Any] = {}
+        self._latency = RPC_LATENCY.labels(method)
+
+    def done(self, code: grpc.StatusCode, started: float) -> None:
+        counter = self._by_code.get(code)
+        if counter is None:
+            counter = self._by_code[code] = RPC_CALLS.labels(self._method, code.name)
+        counter.inc()
+        self._latency.observe(time.perf_counter() - started)
+
+
+async def _abort(context: Any, error: HxtpError) -> NoReturn:
+    """context.abort raises grpc.aio.AbortError (the gateway's LocalContext raises a subclass)."""
+    code, details, trailing = error.to_status()
+    await context.abort(code, details, trailing_metadata=trailing)
+    raise RuntimeError("ServicerContext.abort returned")
