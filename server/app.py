@@ -7,7 +7,6 @@ Nothing imports this module; `hxtp-cloud serve` (server/cli.py) runs it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -89,7 +88,6 @@ class Application:
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
 
     def _transport(self) -> Transport:
         if self.settings.grpc_target:
@@ -159,10 +157,6 @@ class Application:
             await self._http_task
         if self._grpc_server is not None:
             await self._grpc_server.stop(grace=1.0)
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await self.gateway.transport.close()
         if self.mqtt is not None:
             await self.mqtt.stop()

@@ -86,7 +86,7 @@ def run_migrations(url: str) -> None:
     Synchronous: for the CLI and for start-up before the event loop serves. Idempotent, and safe when
     several processes run it against one PostgreSQL database at once.
     """
-    _run_outside_event_loop(url, lambda config: command.upgrade(config, "head"), "run_migrations")
+    _run_outside_event_loop(url, lambda config: command.upgrade(config, "heads"), "run_migrations")
 
 
 def downgrade_migrations(url: str, revision: str = "base") -> None:
