@@ -1,0 +1,103 @@
+"""HTTP throughput of the gateway against an empty handler on the same stack (uvicorn + uvloop).
+
+Each server runs in its own process pinned to one core; wrk (Debian package `wrk`) drives it from
+the other core over loopback, for a bounded time. Prints requests/s and latency percentiles, and
+the ratio gateway/empty. Run: `.venv/bin/python bench/bench_http.py` (after `make build`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "64")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def _wrk(url: str) -> dict[str, float]:
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "99"):
+        match = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out)
+        if match:
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+            result[f"p{pct}_ms"] = float(match.group(1)) * scale
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["errors"] = float(non2xx.group(1)) if non2xx else 0.0
+    return result
+
+
+def _run(command: list[str], env: dict[str, str], port: int, path: str) -> dict[str, float]:
+    process = subprocess.Popen(["taskset", "-c", "0", *command], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        _wait_for(port)
+        _wrk(f"http://127.0.0.1:{port}{path}")  # warm-up
+        return _wrk(f"http://127.0.0.1:{port}{path}")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+    python = sys.executable
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    empty_port = _free_port()
+    empty = _run(
+        [python, "-m", "uvicorn", "bench.empty_app:app", "--port", str(empty_port), "--loop", "uvloop",
+         "--log-level", "warning", "--no-access-log"],
+        env, empty_port, "/",
+    )
+    with tempfile.TemporaryDirectory() as data_dir:
+        gateway_port = _free_port()
+        server_env = {
+            **env,
+            "HXTP_DATA_DIR": data_dir,
+            "HXTP_HTTP_PORT": str(gateway_port),
+            "HXTP_GRPC_PORT": "-1",
+            "HXTP_EMBEDDED_MQTT_PORT": str(_free_port()),
+            "HXTP_LOG_LEVEL": "warning",
+        }
+        status = _run([python, "-m", "server", "serve"], server_env, gateway_port, "/api/v1/status")
+    print(f"duration {DURATION}, {CONNECTIONS} connections, server on core 0, wrk on core 1")
+    for name, result in (("empty ASGI handler", empty), ("GET /api/v1/status (gateway+chain)", status)):
+        print(f"{name:38} {result['rps']:10.0f} req/s  p50 {result.get('p50_ms', 0):.2f} ms"
+              f"  p99 {result.get('p99_ms', 0):.2f} ms  non-2xx {result['errors']:.0f}")
+    print(f"ratio gateway/empty: {status['rps'] / empty['rps']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
