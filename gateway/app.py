@@ -108,8 +108,14 @@ class Gateway:
         try:
             result = await self.transport.unary(route.method, message, metadata)
         except RpcFailure as failure:
-            status, body, content_type, extra = _error(failure_response(failure))
-            return status, body, content_type, extra + _trailing_headers(failure.trailing)[1]
+            rendered = failure_response(failure)
+            headers_out = _trailing_headers(failure.trailing)[1]
+            retry_after = rendered.body.get("retry_after_seconds")
+            if retry_after is not None and not any(name == b"retry-after" for name, _ in headers_out):
+                # Every limited answer tells the client when to come back, whichever limit refused it.
+                headers_out.append((b"retry-after", str(retry_after).encode()))
+            status, body, content_type, extra = _error(rendered)
+            return status, body, content_type, extra + headers_out
         except Exception:
             log.exception("unhandled error in %s (request %s)", route.method.full_name, request_id)
             return _error(error_response("INTERNAL_ERROR"))
@@ -195,6 +201,8 @@ def _trailing_headers(trailing: Metadata) -> tuple[int, list[tuple[bytes, bytes]
     status = 0
     extra: list[tuple[bytes, bytes]] = []
     for key, value in trailing:
+        if key.endswith("-bin"):
+            continue  # binary metadata (grpc-status-details-bin) is never an HTTP status or header
         text = value.decode() if isinstance(value, bytes) else value
         if key == http_metadata.HTTP_STATUS:
             status = int(text)

@@ -169,3 +169,16 @@ async def test_credentials_are_forwarded_but_not_other_headers(
     assert metadata["authorization"] == "Bearer t" and metadata["x-hxtp-nonce"] == "n"
     assert metadata["cookie"] == "s=1" and "x-secret-proxy" not in metadata
     assert metadata["hxtp-http-method"] == "GET"
+
+
+async def test_retry_after_header_from_the_body(client: httpx.AsyncClient, transport: ScriptedTransport) -> None:
+    def limited(request: object, metadata: object) -> None:
+        detail = _detail(errors_pb2.RATE_LIMIT_EXCEEDED, "Commands to this device: at most 60 per 60 s")
+        detail.fields.update({"retry_after_seconds": 12})
+        raise RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, "", detail)
+
+    transport.answer("GetStatus", limited)
+    response = await client.get("/api/v1/status")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "12"
+    assert response.json()["error"] == "RATE_LIMIT_EXCEEDED" and response.json()["retry_after_seconds"] == 12
