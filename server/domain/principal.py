@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from server.domain.scopes import allows
+
 
 class Role(enum.IntEnum):
     """Strict hierarchy; values equal the proto's hxtp.cloud.v1.Role numbers."""
@@ -30,15 +32,29 @@ class Role(enum.IntEnum):
         return "none" if self <= Role.NONE else self.name.lower()
 
 
+class Credential(enum.StrEnum):
+    JWT = "jwt"  # server-minted HS256 token
+    IDP = "idp"  # an external identity provider's JWT, mapped to a user by subject
+    API_KEY = "api_key"
+    SESSION = "session"  # browser cookie; mutations need a matching X-CSRF-Token
+
+
 @dataclass(frozen=True)
 class Principal:
     user_id: str
     tenant_id: str | None
     role: Role
     email: str = ""
-    # None: a user's own credential (all scopes of its role); a set: an API key's scopes.
+    # None: a user's own credential (all scopes of its role); a set: an API key's granted scopes.
     scopes: frozenset[str] | None = None
-    credential: str = "jwt"  # jwt | api_key | session
+    credential: str = Credential.JWT
+    # Plan tier of the tenant ("free" | "pro"), which sets the rate limit.
+    tier: str = "free"
+    # The browser session's CSRF token (session credentials only).
+    csrf_token: str = ""
+    # The API key this credential derives from (the key itself, or a session or CLI token started
+    # with it): revoking the key ends them all.
+    key_id: str | None = None
 
     def has_scope(self, scope: str) -> bool:
-        return self.scopes is None or not scope or scope in self.scopes
+        return allows(self.scopes, scope)

@@ -1,6 +1,8 @@
 """The one chain every RPC traverses, native gRPC and in-process gateway calls alike:
 
-authenticate -> tenant -> role -> scope -> servicer -> error funnel (+ metrics, request id).
+authenticate -> CSRF (cookie sessions, mutating methods) -> device lookup (methods flagged
+`device_lookup_first`: 404 before anything else) -> tenant -> role -> scope -> rate limit ->
+servicer -> error funnel (+ metrics, request id, X-RateLimit-* headers).
 
 It is applied by wrapping each servicer method once at start-up with that method's policy (read
 from the proto options), so no per-request work looks anything up by name.
@@ -19,10 +21,13 @@ from prometheus_client import Counter, Histogram
 
 from hxtp.cloud.v1 import options_pb2
 from server.domain.authentication import Authenticator
-from server.domain.principal import Principal, Role
+from server.domain.principal import Credential, Principal, Role
+from server.domain.rate_limits import RateLimiter, limit_for
+from server.domain.resources import DeviceDirectory, NoDevices
+from server.domain.sessions import MUTATING_METHODS, csrf_matches
 from server.errors import Code, HxtpError
 from server.rpc import call_context
-from server.rpc.http_metadata import REQUEST_ID
+from server.rpc.http_metadata import HTTP_HEADER_PREFIX, HTTP_METHOD, REQUEST_ID
 
 log = logging.getLogger("hxtp.rpc")
 
@@ -57,22 +62,62 @@ def metadata_dict(context: Context) -> dict[str, str]:
     return result
 
 
-class Chain:
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._authenticator = authenticator
+Headers = list[tuple[str, str]]
 
-    async def _admit(self, policy: Any, metadata: dict[str, str]) -> Principal | None:
+
+class Chain:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        devices: DeviceDirectory | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self._authenticator = authenticator
+        self._devices: DeviceDirectory = devices if devices is not None else NoDevices()
+        self._limiter = limiter
+
+    async def _admit(
+        self, policy: Any, metadata: dict[str, str], request: Any, headers: Headers
+    ) -> Principal | None:
         """Everything decided before the servicer runs; raises HxtpError to refuse."""
         if policy.auth != options_pb2.AUTH_MODE_UNSPECIFIED:
-            return await self._authenticator.authenticate_optional(metadata)
+            principal = await self._authenticator.authenticate_optional(metadata)
+            if principal is not None:
+                await self._limit(policy, principal, headers)
+            return principal
         principal = await self._authenticator.authenticate(metadata)
+        if principal.credential == Credential.SESSION and metadata.get(HTTP_METHOD, "") in MUTATING_METHODS:
+            if not csrf_matches(principal, metadata.get("x-csrf-token", "")):
+                raise HxtpError(Code.FORBIDDEN, "Missing or invalid X-CSRF-Token (GET /auth/csrf)")
+        if policy.device_lookup_first:
+            await self._lookup_device(principal, str(getattr(request, "device_id", "")))
         if policy.tenant_required and principal.tenant_id is None:
             raise HxtpError(Code.TENANT_REQUIRED)
         if policy.min_role > Role.NONE and principal.role < policy.min_role:
             raise HxtpError(Code.FORBIDDEN, f"Requires role {Role(policy.min_role).label} or higher")
         if not principal.has_scope(policy.scope):
             raise HxtpError(Code.FORBIDDEN, f"API key lacks scope {policy.scope}")
+        await self._limit(policy, principal, headers)
         return principal
+
+    async def _lookup_device(self, principal: Principal, device_id: str) -> None:
+        # A tenantless caller simply finds nothing; another tenant's device does not exist for us.
+        if principal.tenant_id is None or not await self._devices.device_in_tenant(
+            principal.tenant_id, device_id
+        ):
+            raise HxtpError(Code.NOT_FOUND, "Device not found")
+
+    async def _limit(self, policy: Any, principal: Principal, headers: Headers) -> None:
+        if self._limiter is None or policy.rate_limit_exempt or principal.tenant_id is None:
+            return
+        decision = await self._limiter.hit(principal.tenant_id, limit_for(principal.tier))
+        headers.extend((HTTP_HEADER_PREFIX + name, value) for name, value in decision.headers().items())
+        if not decision.allowed:
+            raise HxtpError(
+                Code.RATE_LIMIT_EXCEEDED,
+                f"Rate limit of {decision.limit} requests per minute exceeded for this tenant",
+                retry_after_seconds=decision.retry_after_seconds,
+            )
 
     def wrap(self, spec: MethodSpec, handler: Any) -> Any:
         if spec.server_streaming:
@@ -87,18 +132,21 @@ class Chain:
             started = time.perf_counter()
             metadata = metadata_dict(context)
             call_context.request_id.set(metadata.get(REQUEST_ID, "-"))
+            headers: Headers = []
             try:
-                call_context.set_principal(await self._admit(policy, metadata))
+                call_context.set_principal(await self._admit(policy, metadata, request, headers))
                 response = await handler(request, context)
             except HxtpError as error:
                 counters.done(error.spec.grpc_status, started)
-                await _abort(context, error)
+                await _abort(context, error, headers)
             except grpc.aio.AbortError:
                 raise
             except Exception:
                 log.exception("unhandled error in %s (request %s)", name, call_context.request_id.get())
                 counters.done(grpc.StatusCode.INTERNAL, started)
-                await _abort(context, HxtpError(Code.INTERNAL_ERROR))
+                await _abort(context, HxtpError(Code.INTERNAL_ERROR), headers)
+            if headers:
+                context.set_trailing_metadata((*tuple(context.trailing_metadata() or ()), *headers))
             counters.done(grpc.StatusCode.OK, started)
             return response
 
@@ -112,13 +160,14 @@ class Chain:
             started = time.perf_counter()
             metadata = metadata_dict(context)
             call_context.request_id.set(metadata.get(REQUEST_ID, "-"))
+            headers: Headers = []
             try:
-                call_context.set_principal(await self._admit(policy, metadata))
+                call_context.set_principal(await self._admit(policy, metadata, request, headers))
                 async for item in handler(request, context):
                     yield item
             except HxtpError as error:
                 counters.done(error.spec.grpc_status, started)
-                await _abort(context, error)
+                await _abort(context, error, headers)
             counters.done(grpc.StatusCode.OK, started)
 
         return call
@@ -140,8 +189,8 @@ class _Counters:
         self._latency.observe(time.perf_counter() - started)
 
 
-async def _abort(context: Any, error: HxtpError) -> NoReturn:
+async def _abort(context: Any, error: HxtpError, headers: Headers) -> NoReturn:
     """context.abort raises grpc.aio.AbortError (the gateway's LocalContext raises a subclass)."""
     code, details, trailing = error.to_status()
-    await context.abort(code, details, trailing_metadata=trailing)
+    await context.abort(code, details, trailing_metadata=(*trailing, *headers))
     raise RuntimeError("ServicerContext.abort returned")

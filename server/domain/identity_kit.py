@@ -1,0 +1,48 @@
+"""The identity side assembled once (composition root helper): who calls, with which credential,
+and how fast their tenant may go. Keeps server/app.py to one line per concern."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.cache.base import Cache
+from server.cache.gcra import RedisRateLimiter
+from server.domain.api_keys import ApiKeys
+from server.domain.authentication import Authenticator
+from server.domain.cli_handshake import CliHandshakes
+from server.domain.identity import Identity
+from server.domain.idp import IdentityProvider, IdpConfig
+from server.domain.rate_limits import InProcessRateLimiter, RateLimiter
+from server.domain.sessions import Sessions
+from server.domain.tokens import TokenService
+from server.storage.database import Database
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    redis_url: str = ""
+    idp_jwks_url: str = ""
+    idp_issuer: str = ""
+    idp_audience: str = ""
+    cookie_secure: bool = False
+
+
+class IdentityKit:
+    def __init__(
+        self, database: Database, cache: Cache, tokens: TokenService, settings: IdentitySettings
+    ) -> None:
+        self.identity = Identity(database)
+        self.api_keys = ApiKeys(database)
+        self.sessions = Sessions(cache, secure_cookies=settings.cookie_secure)
+        self.handshakes = CliHandshakes(cache, tokens)
+        idp = None
+        if settings.idp_jwks_url:
+            config = IdpConfig(settings.idp_jwks_url, settings.idp_issuer, settings.idp_audience)
+            idp = IdentityProvider(config, self.identity)
+        self.authenticator = Authenticator(tokens, self.identity, self.api_keys, self.sessions, idp)
+        self._redis_limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else None
+        self.limiter: RateLimiter = self._redis_limiter or InProcessRateLimiter()
+
+    async def close(self) -> None:
+        if self._redis_limiter is not None:
+            await self._redis_limiter.close()
