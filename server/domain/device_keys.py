@@ -1,0 +1,78 @@
+"""The port the device link uses to authenticate and sign for a device.
+
+The device link (MQTT bridge, bootstrap route) never reads the fleet tables itself; it asks this port:
+
+- `profile(device_id)`: the device's tenant, type, wire profile, Ed25519 public key (if any), current
+  key version and whether it is revoked; None for an unknown device.
+- `active_and_previous(device_id)`: the raw 32-byte secrets that verify the device's messages, the
+  current one first, then earlier versions still inside the rotation grace period; empty for a
+  revoked or unknown device, so its messages and bootstrap are refused.
+- `current_secret(device_id)`: the secret to sign commands with; None for a revoked or unknown device.
+
+Opening a secret raises `SecretUnreadable` when HXTP_SECRET_KEY is not the key that sealed it (a
+misconfigured replica): that is an operator error to surface, not a device to treat as unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from server.domain.device_secrets import SecretBox
+from server.domain.devices import key_status
+from server.storage.database import Database
+from server.storage.fleet_tables import Device, DeviceKey
+from server.storage.types import utc_now
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    device_id: str
+    tenant_id: str
+    device_type: str
+    protocol: str
+    public_key: bytes | None
+    key_version: int
+    revoked: bool
+
+
+class DeviceKeys:
+    def __init__(self, database: Database, box: SecretBox, grace: timedelta) -> None:
+        self._db = database
+        self._box = box
+        self._grace = grace
+
+    async def profile(self, device_id: str) -> DeviceProfile | None:
+        async with self._db.session() as session:
+            device = await session.get(Device, device_id)
+        if device is None:
+            return None
+        return DeviceProfile(
+            device.id,
+            device.tenant_id,
+            device.device_type,
+            device.protocol,
+            bytes.fromhex(device.public_key) if device.public_key else None,
+            device.key_version,
+            device.revoked,
+        )
+
+    async def active_and_previous(self, device_id: str) -> list[bytes]:
+        async with self._db.session() as session:
+            device = await session.get(Device, device_id)
+            if device is None or device.revoked:
+                return []
+            keys = await session.exec(
+                select(DeviceKey)
+                .where(DeviceKey.device_id == device_id)
+                .order_by(col(DeviceKey.version).desc())
+            )
+            now = utc_now()
+            usable = [key for key in keys if key_status(key, device, self._grace, now) in ("active", "grace")]
+        return [self._box.open(key.sealed_secret, device_id, key.version) for key in usable]
+
+    async def current_secret(self, device_id: str) -> bytes | None:
+        secrets = await self.active_and_previous(device_id)
+        return secrets[0] if secrets else None

@@ -1,0 +1,109 @@
+"""DeviceService: registration, listing, secrets, key history, revocation (rules in server.domain.devices).
+
+Bootstrap is the device link's (rules in server.domain.bootstrap); claim and device state answer
+NOT_IMPLEMENTED until they land.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hxtp.cloud.v1 import device_pb2
+from server.domain.bootstrap import Bootstrap
+from server.domain.devices import Devices, DeviceView
+from server.errors import Code, HxtpError
+from server.rpc.chain import metadata_dict
+from server.rpc.convert import tenant, when
+
+
+def device_message(device: DeviceView) -> device_pb2.Device:
+    return device_pb2.Device(
+        id=device.id,
+        device_type=device.device_type,
+        home_id=device.home_id,
+        room_id=device.room_id,
+        firmware=device.firmware,
+        last_seen=when(device.last_seen),
+        last_heartbeat=when(device.last_heartbeat),
+        active=device.active,
+        revoked=device.revoked,
+        key_version=device.key_version,
+        status=device.status,
+        created_at=when(device.created_at),
+        updated_at=when(device.updated_at),
+    )
+
+
+def _optional(request: Any, name: str) -> str | None:
+    return getattr(request, name) if request.HasField(name) else None
+
+
+class DeviceServicer:
+    def __init__(self, devices: Devices, bootstrap: Bootstrap | None = None) -> None:
+        self._devices = devices
+        self._bootstrap = bootstrap
+
+    async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.RegisterDeviceResponse:
+        done = await self._devices.register(
+            tenant(),
+            request.device_type,
+            request.home_id,
+            _optional(request, "room_id") or None,
+            _optional(request, "protocol"),
+            _optional(request, "public_key"),
+        )
+        return device_pb2.RegisterDeviceResponse(
+            status="registered",
+            device_id=done.device_id,
+            tenant_id=done.tenant_id,
+            api_base_url=done.api_base_url,
+            device_secret=done.device_secret,
+            initial_sequence=done.initial_sequence,
+            home_id=done.home_id,
+            room_id=done.room_id,
+        )
+
+    async def ListDevices(self, request: Any, context: Any) -> device_pb2.ListDevicesResponse:
+        devices, total = await self._devices.page(
+            tenant(),
+            _optional(request, "home_id"),
+            _optional(request, "room_id"),
+            request.limit,
+            request.offset,
+        )
+        return device_pb2.ListDevicesResponse(devices=[device_message(d) for d in devices], count=total)
+
+    async def GetDevice(self, request: Any, context: Any) -> device_pb2.Device:
+        return device_message(await self._devices.get(tenant(), request.device_id))
+
+    async def RotateDeviceSecret(self, request: Any, context: Any) -> device_pb2.RotateDeviceSecretResponse:
+        secret, version = await self._devices.rotate(tenant(), request.device_id)
+        return device_pb2.RotateDeviceSecretResponse(
+            device_id=request.device_id, new_secret=secret, key_version=version
+        )
+
+    async def GetDeviceKeyHistory(self, request: Any, context: Any) -> device_pb2.GetDeviceKeyHistoryResponse:
+        current, history = await self._devices.key_history(tenant(), request.device_id)
+        return device_pb2.GetDeviceKeyHistoryResponse(
+            device_id=request.device_id,
+            current_version=current,
+            history=[
+                device_pb2.DeviceKeyVersion(
+                    version=k.version, created_at=when(k.created_at), algorithm=k.algorithm, status=k.status
+                )
+                for k in history
+            ],
+        )
+
+    async def RevokeDevice(self, request: Any, context: Any) -> device_pb2.RevokeDeviceResponse:
+        await self._devices.revoke(tenant(), request.device_id)
+        return device_pb2.RevokeDeviceResponse(device_id=request.device_id, status="revoked")
+
+    async def BootstrapDevice(self, request: Any, context: Any) -> device_pb2.BootstrapDeviceResponse:
+        if self._bootstrap is None:
+            raise HxtpError(Code.NOT_IMPLEMENTED)
+        # The gateway forwards the X-HXTP-* headers as metadata with lower-case names.
+        answer = await self._bootstrap.answer(request.device_id, metadata_dict(context))
+        return device_pb2.BootstrapDeviceResponse(
+            mqtt_endpoint=answer.mqtt_endpoint, heartbeat_interval=answer.heartbeat_interval
+        )

@@ -1,0 +1,90 @@
+"""FirmwareService: uploads, releases, downloads and update checks (rules in server.domain.firmware)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.api import httpbody_pb2
+
+from hxtp.cloud.v1 import firmware_pb2
+from server.domain.firmware import FirmwareReleases, FirmwareView
+from server.rpc.convert import tenant, when
+
+
+def _firmware(f: FirmwareView) -> firmware_pb2.Firmware:
+    return firmware_pb2.Firmware(
+        id=f.id,
+        device_type=f.device_type,
+        version=f.version,
+        checksum=f.checksum,
+        size=f.size,
+        ed25519_signature=f.ed25519_signature,
+        download_url=f.download_url,
+        status=f.status,
+        released_at=when(f.released_at),
+        created_at=when(f.created_at),
+        signing_public_key=f.signing_public_key,
+    )
+
+
+class FirmwareServicer:
+    def __init__(self, releases: FirmwareReleases) -> None:
+        self._releases = releases
+
+    async def CheckFirmware(self, request: Any, context: Any) -> firmware_pb2.CheckFirmwareResponse:
+        device_id = request.device_id if request.HasField("device_id") else None
+        check = await self._releases.check(tenant(), request.device_type, request.current_version, device_id)
+        answer = firmware_pb2.CheckFirmwareResponse(
+            update_available=check.update_available, signing_public_key=check.signing_public_key
+        )
+        if check.latest is not None:
+            latest = check.latest
+            answer.target_version = answer.version = latest.version
+            answer.url = answer.download_url = latest.download_url
+            answer.checksum = latest.checksum
+            answer.ed25519_signature = latest.ed25519_signature
+            answer.firmware_id = latest.id
+        return answer
+
+    async def UploadFirmware(self, request: Any, context: Any) -> firmware_pb2.UploadFirmwareResponse:
+        signature = request.ed25519_signature if request.HasField("ed25519_signature") else None
+        f = await self._releases.upload(
+            tenant(), request.firmware, request.version, request.device_type, signature
+        )
+        return firmware_pb2.UploadFirmwareResponse(
+            status="uploaded",
+            id=f.id,
+            version=f.version,
+            device_type=f.device_type,
+            checksum=f.checksum,
+            size=f.size,
+            ed25519_signature=f.ed25519_signature,
+            created_at=when(f.created_at),
+        )
+
+    async def CreateFirmwareRelease(
+        self, request: Any, context: Any
+    ) -> firmware_pb2.CreateFirmwareReleaseResponse:
+        f = await self._releases.create_release(
+            tenant(),
+            request.device_type,
+            request.version,
+            request.url,
+            request.checksum,
+            request.ed25519_signature if request.HasField("ed25519_signature") else None,
+            request.size if request.HasField("size") else None,
+        )
+        return firmware_pb2.CreateFirmwareReleaseResponse(status="created", id=f.id)
+
+    async def GetFirmware(self, request: Any, context: Any) -> firmware_pb2.Firmware:
+        return _firmware(await self._releases.get(tenant(), request.firmware_id))
+
+    async def ReleaseFirmware(self, request: Any, context: Any) -> firmware_pb2.ReleaseFirmwareResponse:
+        f = await self._releases.release(tenant(), request.firmware_id)
+        return firmware_pb2.ReleaseFirmwareResponse(
+            status="released", id=f.id, version=f.version, device_type=f.device_type
+        )
+
+    async def DownloadFirmware(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
+        data = await self._releases.image(tenant(), request.firmware_id)
+        return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)
