@@ -13,6 +13,10 @@ Inbound messages go through one queue to one dispatcher task, so callbacks see t
 a slow callback never stalls gmqtt's socket reader, and an exception raised by a callback is logged
 with its traceback and never stops delivery of the next message.
 
+QoS 1 publishing is bounded (``max_in_flight``): gmqtt has no flow control, so ``publish`` waits while
+that many messages are unacknowledged; a PUBACK (seen through a wrapper on gmqtt's packet handler)
+frees a slot, and a lost connection frees them all (its clean session drops them anyway).
+
 MQTT 3.1.1 is spoken on purpose: amqtt (the embedded broker) supports nothing newer, and the HxTP
 firmware's MQTT stack speaks 3.1.1 too.
 """
@@ -90,9 +94,19 @@ class _SupervisedClient(Client):  # type: ignore[misc, unused-ignore]  # gmqtt i
     is the one hook that sees both, and it hands the decision to ``MqttConnection``'s supervisor.
     """
 
-    def __init__(self, client_id: str, on_lost: Callable[[], None]) -> None:
+    def __init__(self, client_id: str, on_lost: Callable[[], None], on_puback: Callable[[], None]) -> None:
         super().__init__(client_id, clean_session=True)
         self._report_lost = on_lost
+        # gmqtt has no flow control and no PUBACK callback. Its package handler looks packet handlers
+        # up by name on itself, so an instance attribute wraps the PUBACK one: that frees a window slot.
+        handler = self._package_handler
+        handle_puback = handler._handle_puback_packet
+
+        def puback_received(cmd: Any, packet: Any) -> None:
+            handle_puback(cmd, packet)
+            on_puback()
+
+        handler._handle_puback_packet = puback_received
 
     async def reconnect(self, delay: bool = False) -> None:
         self._report_lost()
@@ -101,8 +115,10 @@ class _SupervisedClient(Client):  # type: ignore[misc, unused-ignore]  # gmqtt i
 class _Session:
     """One gmqtt client and one broker connection, from the first attempt until it is lost."""
 
-    def __init__(self, client_id: str, on_lost: Callable[[_Session], None]) -> None:
-        self.client = _SupervisedClient(client_id, self._lost_now)
+    def __init__(
+        self, client_id: str, on_lost: Callable[[_Session], None], on_puback: Callable[[], None]
+    ) -> None:
+        self.client = _SupervisedClient(client_id, self._lost_now, on_puback)
         self.client.on_subscribe = self._on_suback
         self.lost = asyncio.Event()
         self.established = False
@@ -165,6 +181,7 @@ class MqttConnection:
         *,
         keepalive: int = _DEFAULT_KEEPALIVE_S,
         max_backoff: float = _DEFAULT_MAX_BACKOFF_S,
+        max_in_flight: int = 0,
     ) -> None:
         self.endpoint = MqttEndpoint.parse(url)
         self._broker = f"{self.endpoint.host}:{self.endpoint.port}"  # for messages
@@ -178,6 +195,11 @@ class MqttConnection:
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=_INBOX_SIZE)
         self._supervisor: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
+        # QoS 1 messages sent and not yet PUBACKed; publish waits while max_in_flight are out (0 = no
+        # bound). A lost connection forgets them: every connection starts a clean session.
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._window_open = asyncio.Event()
 
     # -- public API -------------------------------------------------------------------------
 
@@ -211,11 +233,28 @@ class MqttConnection:
         flight when the connection drops is not resent (every connection starts a clean session).
         """
         _check_qos(qos)
+        bounded = qos == 1 and self._max_in_flight > 0
+        if bounded and self._in_flight >= self._max_in_flight:
+            async with asyncio.timeout(_ACK_TIMEOUT_S):
+                while self._in_flight >= self._max_in_flight:
+                    self._window_open.clear()
+                    await self._window_open.wait()
         session = self._session
         # is_connected also catches a socket that closed a moment ago, before gmqtt reported the loss.
         if session is None or not session.client.is_connected:
             raise MqttNotConnectedError(f"not connected to MQTT broker {self._broker}")
         session.client.publish(topic, payload, qos=qos)
+        if bounded:
+            self._in_flight += 1
+
+    @property
+    def in_flight(self) -> int:
+        """QoS 1 messages published on this connection and not yet acknowledged by the broker."""
+        return self._in_flight
+
+    def _puback(self) -> None:
+        self._in_flight = max(0, self._in_flight - 1)
+        self._window_open.set()
 
     async def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe now (waiting for the SUBACK) if connected, and again on every reconnect.
@@ -287,7 +326,7 @@ class MqttConnection:
             backoff = await self._pause(backoff)
 
     def _new_session(self) -> _Session:
-        session = _Session(self.client_id, self._forget_session)
+        session = _Session(self.client_id, self._forget_session, self._puback)
         session.client.on_message = self._receive
         if self.endpoint.username is not None:
             session.client.set_auth_credentials(self.endpoint.username, self.endpoint.password)
@@ -338,6 +377,8 @@ class MqttConnection:
         if self._session is session:
             self._session = None
             self._connected.clear()
+            self._in_flight = 0
+            self._window_open.set()
 
     # -- inbound messages -------------------------------------------------------------------
 

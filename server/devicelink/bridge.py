@@ -1,0 +1,83 @@
+"""The MQTT side of the device link: one subscription in, QoS 1 publications out.
+
+In: `hxtp/+/device/+/#` (as `$share/<group>/hxtp/+/device/+/#` when a group is configured and the
+broker is a real one, so replicas split the devices' traffic; amqtt, the embedded broker, ignores
+shared subscriptions). Each message goes through the receive pipeline; a verified one is dispatched
+on its message_type through a dict to the device-link business rules. One bad message never stops
+the loop: the pipeline counts and drops what a peer got wrong, and anything else that goes wrong
+with one message is logged (with its topic, never its payload) and the next message is served.
+
+Out: `publish` at QoS 1 through the connection's bounded in-flight window; a broker that is down or
+does not acknowledge in time answers SERVICE_UNAVAILABLE to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import ext
+from server.devicelink import profiles
+from server.devicelink.connection import MqttConnection, MqttNotConnectedError
+from server.devicelink.inbound import InboundPipeline
+from server.devicelink.outbound import OutboundLink
+from server.domain.device_messages import DeviceMessage, DeviceMessages
+from server.errors import Code, HxtpError
+
+log = logging.getLogger(__name__)
+
+
+def subscription_filter(shared_group: str, embedded_broker: bool) -> str:
+    if shared_group and not embedded_broker:
+        return f"$share/{shared_group}/{ext.FULL_WILDCARD_TOPIC}"
+    return ext.FULL_WILDCARD_TOPIC
+
+
+class DeviceBridge:
+    def __init__(
+        self,
+        mqtt: MqttConnection,
+        pipeline: InboundPipeline,
+        messages: DeviceMessages,
+        *,
+        shared_group: str = "",
+        embedded_broker: bool = True,
+    ) -> None:
+        self._mqtt = mqtt
+        self._pipeline = pipeline
+        self._messages = messages
+        self.outbound: OutboundLink | None = None  # set by the composition root (it publishes through us)
+        self.topic_filter = subscription_filter(shared_group, embedded_broker)
+        self._after: dict[str, Callable[[DeviceMessage], Awaitable[None]]] = {"hello": self._answer_hello}
+
+    async def start(self) -> None:
+        self._mqtt.on_message(self._on_message)
+        await self._mqtt.subscribe(self.topic_filter, qos=1)
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        try:
+            await self._mqtt.publish(topic, payload, qos=1)
+        except MqttNotConnectedError:
+            raise HxtpError(Code.SERVICE_UNAVAILABLE, "The MQTT broker is not reachable") from None
+        except TimeoutError:
+            raise HxtpError(Code.SERVICE_UNAVAILABLE, "The MQTT broker does not acknowledge") from None
+
+    async def _on_message(self, topic: str, payload: bytes) -> None:
+        try:
+            message = await self._pipeline.receive(topic, payload)
+            if message is None:
+                return
+            await self._messages.handle(message)
+            after = self._after.get(message.message_type)
+            if after is not None:
+                await after(message)
+        except Exception:
+            log.exception("device message on %r could not be processed", topic)
+
+    async def _answer_hello(self, message: DeviceMessage) -> None:
+        if self.outbound is None or not profiles.outbound_for(message.profile).hello_ack:
+            return
+        try:
+            await self.outbound.send_hello_ack(message.device_id)
+        except HxtpError as error:  # e.g. the broker went away: the SDK re-sends HELLO on reconnect
+            log.warning("no hello_ack for device %s: %s", message.device_id, error)

@@ -1,0 +1,181 @@
+"""Cloud -> device messages (spec §11 "Sending a command"): built, signed and framed per profile.
+
+Each message gets a fresh message id (= request id), a 32-hex nonce, the current time in ms and the
+device's next persisted sequence number (server.domain.outbound_sequence), is signed through `ext`
+(HMAC with the device's current secret; hxtp-3.1-ed25519 peers with the server's Ed25519 link key),
+framed for firmware profiles, and published at QoS 1 on `hxtp/{tenant}/device/{device}/{channel}`.
+
+`payload_hash` follows the profile's rule (`ext.outbound_payload_hash`): "" for firmware, whose
+inbound check turns any object into {} (§4.3); the SDK's canonical hash for SDK peers. The params
+text placed in the envelope is exactly the text the v1.0.6 template signs.
+
+A message that would not fit the device's MQTT receive buffer (topic + payload + MQTT header) is
+refused with PARAMS_INVALID before a sequence number is taken or anything is sent: the firmware
+drops an oversized packet silently.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import ext
+from ext import HxtpRejection
+from server.devicelink import profiles
+from server.domain.devicelink_ports import LinkDevice, LinkDirectory
+from server.errors import Code, HxtpError
+
+_CHANNEL = {"command": "cmd", "ota": "ota", "hello_ack": "cmd"}
+# PUBLISH fixed header (<= 5 bytes) + topic length (2) + packet id (2): what the firmware's buffer
+# holds on top of the topic and payload.
+_MQTT_OVERHEAD = 9
+_WIDEST_SEQUENCE = 2**63 - 1  # size estimates use the widest number a firmware int64 can hold
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, payload: bytes) -> None: ...
+
+
+class SequenceSource(Protocol):
+    async def next(self, device_id: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str
+    sequence_number: int
+    topic: str
+    payload: bytes
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class OutboundLink:
+    def __init__(
+        self,
+        directory: LinkDirectory,
+        sequences: SequenceSource,
+        publisher: Publisher,
+        signer: profiles.LinkSigner,
+        *,
+        client_id: str,
+        receive_buffer: int = 4096,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._directory = directory
+        self._sequences = sequences
+        self._publisher = publisher
+        self._signer = signer
+        self.client_id = client_id  # one UUID per server instance (§11 step 1)
+        self._receive_buffer = receive_buffer
+        self._clock_ms = clock_ms
+
+    async def send_command(
+        self, device_id: str, action: str, params: dict[str, Any], capability: str | None = None
+    ) -> Sent:
+        extra: dict[str, Any] = {"action": action}
+        if capability is not None:
+            extra["capability"] = capability
+        return await self.send(device_id, "command", params, extra)
+
+    async def send_hello_ack(self, device_id: str) -> Sent:
+        return await self.send(device_id, "hello_ack", {}, {})
+
+    async def send(
+        self, device_id: str, message_type: str, params: dict[str, Any], extra: dict[str, Any]
+    ) -> Sent:
+        device = await self._directory.profile(device_id)
+        if device is None:
+            raise HxtpError(Code.NOT_FOUND, "Device not found")
+        if device.revoked:
+            raise HxtpError(Code.DEVICE_REVOKED)
+        keys = await self._directory.active_and_previous(device_id)
+        outbound = profiles.outbound_for(device.protocol)
+        if outbound.variant != ext.VARIANT_PY_ED25519 and not keys:
+            raise HxtpError(Code.DEVICE_REVOKED)
+        key = ext.HmacKey(keys[0]) if keys else None
+        topic = ext.device_topic(device.tenant_id, device.device_id, _CHANNEL[message_type])
+        build = _Builder(device, outbound, key, self._signer, self.client_id, message_type, params, extra)
+        # Size first, with the widest sequence number: a refused message must not burn a number.
+        widest = build.payload(_WIDEST_SEQUENCE, self._clock_ms())
+        size = len(topic.encode()) + len(widest) + _MQTT_OVERHEAD
+        if size > self._receive_buffer:
+            raise HxtpError(
+                Code.PARAMS_INVALID,
+                f"The message would be {size} bytes; the device receives at most {self._receive_buffer}",
+            )
+        sequence = await self._sequences.next(device_id)
+        payload = build.payload(sequence, self._clock_ms())
+        await self._publisher.publish(topic, payload)
+        return Sent(build.message_id, sequence, topic, payload)
+
+
+class _Builder:
+    """One message's fixed parts; `payload` fills in sequence, time and nonce and signs."""
+
+    def __init__(
+        self,
+        device: LinkDevice,
+        outbound: profiles.Outbound,
+        key: ext.HmacKey | None,
+        signer: profiles.LinkSigner,
+        client_id: str,
+        message_type: str,
+        params: dict[str, Any],
+        extra: dict[str, Any],
+    ) -> None:
+        self._device = device
+        self._outbound = outbound
+        self._key = key
+        self._signer = signer
+        self._client_id = client_id
+        self._message_type = message_type
+        self._params = params
+        self._extra = dict(extra)
+        if outbound.variant == ext.VARIANT_FIRMWARE_30 and message_type == "command":
+            self._extra.setdefault("capability", "")  # v1.0.6 signs it: always send it (§11)
+        self.message_id = str(uuid.uuid4())
+        try:
+            # Compact, raw UTF-8, integers as integers; exactly this text goes into the envelope.
+            self._params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            self._payload_hash = ext.outbound_payload_hash(outbound.variant, params)
+        except (TypeError, ValueError, HxtpRejection) as exc:
+            raise HxtpError(Code.PARAMS_INVALID, f"params cannot be encoded: {exc}") from None
+
+    def payload(self, sequence: int, now_ms: int) -> bytes:
+        header: dict[str, Any] = {
+            "version": self._outbound.version,
+            "message_type": self._message_type,
+            "device_id": self._device.device_id,
+            "tenant_id": self._device.tenant_id,
+            "client_id": self._client_id,
+            "message_id": self.message_id,
+            "request_id": self.message_id,
+            "sequence_number": sequence,
+            "timestamp": now_ms,
+            "nonce": secrets.token_hex(16),
+            "payload_hash": self._payload_hash,
+            **self._extra,
+        }
+        try:
+            signing = ext.signing_string(self._outbound.variant, header, self._params_text)
+        except HxtpRejection as rejection:  # e.g. non-ASCII for the v1.0.6 template
+            raise HxtpError(Code.PARAMS_INVALID, str(rejection)) from None
+        if self._outbound.variant == ext.VARIANT_PY_ED25519:
+            signature = self._signer.sign(signing)
+        else:
+            assert self._key is not None
+            signature = self._key.sign(signing)
+        head = json.dumps(header, separators=(",", ":"), ensure_ascii=False)
+        body = f'{head[:-1]},"params":{self._params_text},"signature":"{signature}"}}'.encode()
+        if not self._outbound.framed:
+            return body
+        return ext.encode_frame(ext.frame_type_for(self._message_type), body)
+

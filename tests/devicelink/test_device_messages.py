@@ -1,0 +1,80 @@
+"""What accepted device messages do beyond commands: bounded telemetry with its events, heartbeat,
+presence (a device without valid traffic for the configured window is shown offline)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.domain.device_messages import events_channel
+from tests.devicelink.conftest import Link, _ready, accepted, eventually
+from tests.integration.harness import base_url, running
+
+
+@pytest.fixture
+async def link(tmp_path: Path) -> AsyncIterator[Link]:
+    env = {"HXTP_TELEMETRY_KEEP": "2", "HXTP_PRESENCE_WINDOW_SECONDS": "0.5"}
+    async with running(tmp_path, **env) as app:
+        assert app.broker is not None
+        async with httpx.AsyncClient(base_url=base_url(app)) as http:
+            yield await _ready(Link(app, http, app.broker.url))
+
+
+async def test_telemetry_is_bounded_and_published_and_presence_expires(link: Link) -> None:
+    app = link.app
+    device = await link.device()
+    peer = await link.peer(device)
+    events = app.cache.subscribe(events_channel(device.tenant_id))
+    first = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.05)
+    try:
+        before = accepted("telemetry")
+        for reading in ("22.40", "22.50", "22.60"):
+            peer.publish(device.topic("telemetry"), device.build(
+                "telemetry", f'{{"temperature":{reading},"humidity":41.30,"status":"nominal"}}'
+            ))
+        await eventually(lambda: accepted("telemetry") >= before + 3)
+        kept = await app.device_messages.telemetry(device.device_id)
+        assert [entry["data"]["temperature"] for entry in kept] == [22.5, 22.6]
+        event = json.loads(await asyncio.wait_for(first, 5))
+        assert event["type"] == "telemetry" and event["data"]["temperature"] == 22.4
+
+        shown = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
+        assert shown.json()["active"] is True and shown.json()["last_seen"] is not None
+        await asyncio.sleep(0.6)  # no valid traffic for longer than the presence window
+        shown = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
+        assert shown.json()["active"] is False and shown.json()["status"] == "offline"
+    finally:
+        await events.aclose()
+        await peer.close()
+
+
+async def test_the_bridge_resubscribes_after_the_broker_comes_back(embedded_link: Link) -> None:
+    app = embedded_link.app
+    assert app.broker is not None and app.mqtt is not None
+    device = await embedded_link.device()
+    await app.broker.stop()
+    await eventually(lambda: not app.mqtt.connected)  # type: ignore[union-attr]
+    down = await embedded_link.http.get("/health")
+    assert down.json()["checks"]["mqtt"] is False
+    await app.broker.start()  # same port
+    await eventually(lambda: app.mqtt.connected, within=10)  # type: ignore[union-attr]
+    up = await embedded_link.http.get("/health")
+    assert up.json()["checks"]["mqtt"] is True
+    peer = await embedded_link.peer(device)
+    try:
+        before = accepted("state")
+
+        async def served() -> bool:
+            peer.publish(device.topic("state"), device.build("state", '{"back":true}'))
+            await asyncio.sleep(0.1)
+            return accepted("state") > before
+
+        await eventually(served, within=10)
+    finally:
+        await peer.close()
