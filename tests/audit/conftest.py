@@ -1,0 +1,35 @@
+"""An empty, migrated database on each backend, and an AuditLog over it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.domain.audit import AuditLog
+from server.storage.database import Database
+from server.storage.migrate import run_migrations
+
+
+# Synchronous: the PostgreSQL fixture creates its database with asyncio.run, which cannot nest.
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'hxtp.db'}"
+    else:
+        url = request.getfixturevalue("fresh_postgres_url")
+    run_migrations(url)
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def audit(database: Database) -> AuditLog:
+    return AuditLog(database)
