@@ -1,0 +1,236 @@
+"""The command gates, in the contract's order (rest-contract.md §4.2):
+
+device in the caller's tenant (404) -> [role: the chain] -> body (`params: null` is {}) -> revoked ->
+RESTRICTED_ACTION -> MANIFEST_NOT_FOUND -> ACTION_NOT_IN_MANIFEST -> PARAMS_INVALID ->
+RATE_LIMIT_EXCEEDED -> dry-run gate -> dispatch (202). Every rejection, dry run, confirmation and
+dispatch is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ext
+from server.domain.command_limits import DeviceCommandLimiter
+from server.domain.command_log import CommandLog
+from server.domain.command_ports import AuditTrail, Dispatcher, EventBus
+from server.domain.devices import Devices
+from server.domain.dry_run import DryRunTokens, PendingCommand
+from server.domain.manifests import CompiledAction, Manifests
+from server.errors import Code, HxtpError
+
+# Message types of the wire protocol itself: never commands a person may send.
+PROTOCOL_ACTIONS = frozenset(
+    {"hello", "hello_ack", "heartbeat", "ack", "cmd_ack", "state", "telemetry", "ota", "ota_status", "error"}
+)
+
+
+@dataclass(frozen=True)
+class DryRunPolicy:
+    critical_ttl_seconds: int = 60
+    sensitive_ttl_seconds: int = 30
+    confirm_sensitive: bool = False  # SEED asks only critical actions for confirmation
+
+    def ttl_for(self, safety_class: str) -> int:
+        return self.critical_ttl_seconds if safety_class == "critical" else self.sensitive_ttl_seconds
+
+    def needs_confirmation(self, safety_class: str) -> bool:
+        return safety_class == "critical" or (safety_class == "sensitive" and self.confirm_sensitive)
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    tenant_id: str
+    user_id: str
+    device_id: str
+    action: str
+    params: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    command_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class DryRunAnswer:
+    token: str
+    reason: str
+    expires_at: str
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A command that passed every gate up to the dry-run gate."""
+
+    request: CommandRequest
+    params: dict[str, Any]
+    safety_class: str
+
+
+class CommandGates:
+    def __init__(
+        self,
+        devices: Devices,
+        manifests: Manifests,
+        limiter: DeviceCommandLimiter,
+        tokens: DryRunTokens,
+        log: CommandLog,
+        dispatcher: Dispatcher,
+        audit: AuditTrail,
+        events: EventBus,
+        policy: DryRunPolicy,
+    ) -> None:
+        self._devices = devices
+        self._manifests = manifests
+        self._limiter = limiter
+        self._tokens = tokens
+        self._log = log
+        self._dispatcher = dispatcher
+        self._audit = audit
+        self._events = events
+        self._policy = policy
+
+    # ------------------------------------------------------------------ gates
+
+    async def _admit(self, request: CommandRequest) -> Admitted:
+        device = await self._devices.get(request.tenant_id, request.device_id)  # 404 first
+        if not request.action:
+            raise HxtpError(Code.BAD_REQUEST, "action is required", field="action")
+        if device.revoked:
+            raise HxtpError(Code.DEVICE_REVOKED, "Device is revoked")
+        if request.action in PROTOCOL_ACTIONS:
+            raise HxtpError(Code.RESTRICTED_ACTION, f"{request.action} is a protocol-internal action")
+        actions = await self._manifests.compiled(request.tenant_id, request.device_id)  # MANIFEST_NOT_FOUND
+        compiled = actions.get(request.action)
+        if compiled is None:
+            raise HxtpError(Code.ACTION_NOT_IN_MANIFEST, f"{request.action} is not in the device's manifest")
+        safety_class = compiled.entry.safety_class
+        if safety_class == "restricted":
+            raise HxtpError(Code.RESTRICTED_ACTION, f"{request.action} is restricted to people on the device")
+        params = _validated(compiled, request.params)
+        await self._limiter.take(request.tenant_id, request.device_id, critical=safety_class == "critical")
+        return Admitted(request, params, safety_class)
+
+    async def execute(self, request: CommandRequest, confirmable: bool = True) -> Dispatched | DryRunAnswer:
+        """One command through every gate; a dry run or an unconfirmed critical action gets a token.
+
+        Fan-outs pass confirmable=False: nobody could see a token there, so none is issued.
+        """
+        try:
+            admitted = await self._admit(request)
+            if request.dry_run:
+                return await self._dry_run(admitted, "Dry run requested: nothing was sent")
+            if self._policy.needs_confirmation(admitted.safety_class):
+                if not confirmable:
+                    raise HxtpError(Code.DRY_RUN_REQUIRED, "Critical action requires confirmation")
+                answer = await self._dry_run(admitted, "Critical action requires confirmation")
+                raise HxtpError(
+                    Code.DRY_RUN_REQUIRED,
+                    answer.reason,
+                    status="dry_run_required",
+                    dry_run_token=answer.token,
+                    expires_at=answer.expires_at,
+                    error=f"DRY_RUN_REQUIRED: confirm with dry_run_token {answer.token}",
+                )
+        except HxtpError as error:
+            await self._rejected(request, error)
+            raise
+        return await self._dispatch(admitted)
+
+    async def confirm(self, tenant_id: str, user_id: str, device_id: str, token: str) -> Dispatched:
+        """Dispatches exactly the command the token approved (the dry-run gate is not run again)."""
+        try:
+            await self._devices.get(tenant_id, device_id)
+            if not token:
+                raise HxtpError(Code.BAD_REQUEST, "dry_run_token is required", field="dry_run_token")
+            pending = await self._tokens.redeem(token, tenant_id, device_id, user_id)
+        except HxtpError as error:
+            await self._audit.append(
+                "command_rejected",
+                tenant_id=tenant_id,
+                user_id=user_id,
+                device_id=device_id,
+                result=error.spec.name,
+                details={"stage": "confirm", "reason": error.reason},
+            )
+            raise
+        request = CommandRequest(tenant_id, user_id, device_id, pending.action, pending.params)
+        admitted = await self._admit(request)  # the device may have been revoked meanwhile
+        await self._audit.append(
+            "command_confirmed",
+            tenant_id=tenant_id,
+            user_id=user_id,
+            device_id=device_id,
+            action=pending.action,
+        )
+        return await self._dispatch(admitted)
+
+    # ------------------------------------------------------------------ steps
+
+    async def _dry_run(self, admitted: Admitted, reason: str) -> DryRunAnswer:
+        request = admitted.request
+        pending = PendingCommand(
+            request.tenant_id, request.device_id, request.user_id, request.action, admitted.params
+        )
+        ticket = await self._tokens.issue(pending, self._policy.ttl_for(admitted.safety_class))
+        await self._audit.append(
+            "dry_run_completed",
+            tenant_id=request.tenant_id,
+            user_id=request.user_id,
+            device_id=request.device_id,
+            action=request.action,
+            details={"safety_class": admitted.safety_class},
+        )
+        return DryRunAnswer(ticket.token, reason, ticket.expires_at)
+
+    async def _dispatch(self, admitted: Admitted) -> Dispatched:
+        request = admitted.request
+        command_id = await self._log.create(
+            request.tenant_id, request.device_id, request.user_id, request.action, admitted.params
+        )
+        try:
+            message_id = await self._dispatcher.dispatch(
+                request.tenant_id, request.device_id, command_id, request.action, admitted.params
+            )
+        except HxtpError as error:
+            # Recorded as failed, never silently lost.
+            await self._log.mark(command_id, "failed", error=error.reason or error.spec.message)
+            await self._rejected(request, error)
+            raise
+        await self._log.mark(command_id, "dispatched", message_id=message_id)
+        await self._audit.append(
+            "command_executed",
+            tenant_id=request.tenant_id,
+            user_id=request.user_id,
+            device_id=request.device_id,
+            action=request.action,
+            details={"command_id": command_id, "message_id": message_id},
+        )
+        await self._events.publish_command_status(
+            request.tenant_id, request.device_id, command_id, "dispatched"
+        )
+        return Dispatched(command_id, message_id)
+
+    async def _rejected(self, request: CommandRequest, error: HxtpError) -> None:
+        if error.code == Code.NOT_FOUND:
+            return  # unknown device: nothing of the tenant's to audit (and the CLI login probe lands here)
+        await self._audit.append(
+            "command_rejected",
+            tenant_id=request.tenant_id,
+            user_id=request.user_id,
+            device_id=request.device_id,
+            action=request.action,
+            result=error.spec.name,
+            details={"reason": error.reason},
+        )
+
+
+def _validated(compiled: CompiledAction, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(compiled.validate(params))
+    except ext.ParamsInvalid as error:
+        raise HxtpError(Code.PARAMS_INVALID, str(error), param=error.param, rule=error.rule) from None
