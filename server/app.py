@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -23,18 +24,60 @@ from gateway.transport import InProcessTransport, RemoteTransport, Transport
 from server.cache import create_cache
 from server.cache.base import Cache
 from server.config import Settings
+from server.devicelink.bridge import DeviceBridge
 from server.devicelink.broker import EmbeddedBroker
 from server.devicelink.connection import MqttConnection
-from server.domain.authentication import Authenticator
+from server.devicelink.dispatch import LinkDispatcher
+from server.devicelink.inbound import InboundPipeline, Limits
+from server.devicelink.outbound import OutboundLink
+from server.devicelink.profiles import LinkSigner
+from server.domain.audit import AuditLog
+from server.domain.bootstrap import Bootstrap, BootstrapAnswer
+from server.domain.broker_access import BrokerAccess
+from server.domain.cognition import Cognition
+from server.domain.command_acks import CommandAcks
+from server.domain.command_limits import CommandLimits, DeviceCommandLimiter
+from server.domain.command_log import CommandLog
+from server.domain.command_outcomes import CachedOutcomes
+from server.domain.commands import CommandGates, DryRunPolicy
+from server.domain.device_keys import DeviceKeys
+from server.domain.device_messages import DeviceMessages
+from server.domain.device_secrets import SecretBox
+from server.domain.devices import Devices
+from server.domain.dry_run import DryRunTokens
+from server.domain.events import EventBus
+from server.domain.fanout import FanOut
+from server.domain.firmware import FirmwareReleases
+from server.domain.firmware_signing import ReleaseSigner
+from server.domain.groups import Groups
 from server.domain.health import HealthMonitor
+from server.domain.homes import Homes
+from server.domain.identity_kit import IdentityKit, IdentitySettings
+from server.domain.intents import Intents
+from server.domain.manifests import Manifests
+from server.domain.outbound_sequence import OutboundSequence
 from server.domain.presence import Presence
+from server.domain.replay import ReplayGuard
+from server.domain.resources import FoundBy
 from server.domain.tokens import TokenService
 from server.keyfiles import load_or_create_secret
+from server.rpc.auth import AuthServicer
+from server.rpc.broker_auth import BrokerAuthServicer
 from server.rpc.chain import Chain
+from server.rpc.cognition import CognitionServicer
+from server.rpc.command import CommandServicer
+from server.rpc.device import DeviceServicer
+from server.rpc.firmware import FirmwareServicer
+from server.rpc.group import GroupServicer
 from server.rpc.grpc_health import GrpcHealthServicer
 from server.rpc.health import HealthServicer
+from server.rpc.home import HomeServicer
+from server.rpc.intent import IntentServicer
+from server.rpc.manifest import ManifestServicer
 from server.rpc.registry import Endpoint, build_endpoints, generic_handlers
+from server.rpc.state_stream import StateStreamServicer
 from server.rpc.system import SystemServicer
+from server.rpc.tenant import TenantServicer
 from server.storage.database import Database
 from server.storage.migrate import run_migrations_async
 
@@ -64,9 +107,22 @@ class Application:
         self.cache: Cache = create_cache(settings.redis_url)
         self.broker = None if settings.mqtt_url else EmbeddedBroker(settings.embedded_mqtt_port)
         self.mqtt: MqttConnection | None = None  # created at start, once the broker's address is known
-        self.presence = Presence()
+        self.presence = Presence(settings.presence_window_seconds)
         jwt_secret = load_or_create_secret(settings.jwt_secret, settings.data_dir / "jwt_secret")
         self.tokens = TokenService(jwt_secret)
+        self.identity = IdentityKit(
+            self.database,
+            self.cache,
+            self.tokens,
+            IdentitySettings(
+                settings.redis_url,
+                settings.idp_jwks_url,
+                settings.idp_issuer,
+                settings.idp_audience,
+                settings.cookie_secure,
+            ),
+        )
+        kit = self.identity
         self.health = HealthMonitor(
             {
                 "database": lambda: self.database.ping(settings.health_timeout),
@@ -76,18 +132,115 @@ class Application:
             },
             timeout=settings.health_timeout,
         )
+        # Fleet: device secrets sealed under the master key; releases signed with the server's Ed25519 key.
+        secret_box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir / "secret_key"))
+        key_grace = timedelta(seconds=settings.key_grace_seconds)
+        release_signer = ReleaseSigner(
+            load_or_create_secret(settings.firmware_signing_key, settings.data_dir / "firmware_signing_key")
+        )
+        release_signer.publish(settings.data_dir / "firmware_signing_key.pub")
+        self.device_keys = DeviceKeys(self.database, secret_box, key_grace)  # the device link's port
+        self.manifests = Manifests(self.database)
+        self.devices = Devices(self.database, secret_box, self.presence, settings.api_base_url, key_grace)
+        self.groups = Groups(self.database)
+        # Hash-chained audit log and live event bus: the domain services that record and announce.
+        self.audit = AuditLog(self.database)
+        self.events = EventBus(self.cache, settings.ws_queue_size)
+        self.command_log = CommandLog(
+            self.database, timedelta(seconds=settings.command_ack_seconds), self.devices
+        )
+        self._init_device_link(settings)
+        self._init_commands(settings)
         self.endpoints: dict[str, Endpoint] = build_endpoints(
             {
                 "hxtp.cloud.v1.SystemService": SystemServicer(ROOT / "CHANGELOG.md"),
+                "hxtp.cloud.v1.StateStreamService": StateStreamServicer(self.events),
                 "hxtp.cloud.v1.HealthService": HealthServicer(self.health, self.presence.active_count),
+                "hxtp.cloud.v1.AuthService": AuthServicer(
+                    kit.identity, kit.api_keys, kit.sessions, kit.handshakes
+                ),
+                "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity),
+                "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
+                "hxtp.cloud.v1.DeviceService": DeviceServicer(self.devices, self.bootstrap),
+                "hxtp.cloud.v1.BrokerAuthService": BrokerAuthServicer(self.broker_access),
+                "hxtp.cloud.v1.GroupService": GroupServicer(self.groups),
+                "hxtp.cloud.v1.ManifestService": ManifestServicer(self.manifests),
+                "hxtp.cloud.v1.CommandService": CommandServicer(self.commands, self.fanout, self.command_log),
+                "hxtp.cloud.v1.IntentService": IntentServicer(Intents(self.fanout)),
+                "hxtp.cloud.v1.CognitionService": CognitionServicer(
+                    Cognition(self.database, self.devices, self.fanout)
+                ),
+                "hxtp.cloud.v1.FirmwareService": FirmwareServicer(
+                    FirmwareReleases(
+                        self.database,
+                        release_signer,
+                        settings.firmware_dir,
+                        settings.firmware_max_bytes,
+                        settings.api_base_url,
+                    )
+                ),
             },
-            Chain(Authenticator(self.tokens)),
+            Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter),
         )
         self.gateway = Gateway(self._transport())
         self.ports = Ports(http=0, grpc=0)
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
+
+    def _init_device_link(self, settings: Settings) -> None:
+        """The device link's domain objects; its MQTT objects are made in start(), with the broker."""
+        self.command_outcomes = CommandAcks(self.command_log, self.events, CachedOutcomes(self.cache))
+        self.device_messages = DeviceMessages(
+            self.database,
+            self.cache,
+            self.presence,
+            self.command_outcomes,
+            telemetry_keep=settings.telemetry_keep,
+            telemetry_ttl=settings.telemetry_retention_seconds,
+        )
+        self.inbound = InboundPipeline(
+            self.device_keys,
+            Limits(settings.message_max_age_seconds, settings.message_max_future_seconds),
+            replay_guard=ReplayGuard(self.cache),
+        )
+        self.outbound_sequence = OutboundSequence(self.database)
+        self.link_signer = LinkSigner(
+            load_or_create_secret(settings.link_signing_key, settings.data_dir / "link_signing_key")
+        )
+        self.bootstrap = Bootstrap(
+            self.device_keys,
+            self.cache,
+            BootstrapAnswer(settings.device_mqtt_endpoint, settings.heartbeat_interval),
+            max_age_s=settings.message_max_age_seconds,
+            max_future_s=settings.message_max_future_seconds,
+        )
+        self.broker_access = BrokerAccess(
+            self.device_keys, settings.broker_server_username, settings.broker_server_password
+        )
+        self.bridge: DeviceBridge | None = None
+        self.outbound: OutboundLink | None = None  # the command engine's way to a device
+
+    def _init_commands(self, settings: Settings) -> None:
+        """The command gates; the dispatcher is handed the device link's outbound side at start."""
+        self.dispatcher = LinkDispatcher()
+        self.commands = CommandGates(
+            self.devices,
+            self.manifests,
+            DeviceCommandLimiter(
+                self.cache,
+                CommandLimits(settings.device_commands_per_minute, settings.critical_commands_per_hour),
+            ),
+            DryRunTokens(self.cache),
+            self.command_log,
+            self.dispatcher,
+            self.audit,
+            self.events,
+            DryRunPolicy(
+                settings.dry_run_ttl_critical, settings.dry_run_ttl_sensitive, settings.confirm_sensitive
+            ),
+        )
+        self.fanout = FanOut(self.commands, self.devices, self.groups, settings.fanout_max)
 
     def _transport(self) -> Transport:
         if self.settings.grpc_target:
@@ -108,11 +261,36 @@ class Application:
         if self.broker is not None:
             await self.broker.start()
         mqtt_url = self.broker.url if self.broker is not None else self.settings.mqtt_url
-        self.mqtt = MqttConnection(mqtt_url, client_id=f"hxtp-cloud-{uuid.uuid4().hex[:12]}")
+        self.mqtt = MqttConnection(
+            mqtt_url,
+            client_id=f"hxtp-cloud-{uuid.uuid4().hex[:12]}",
+            max_in_flight=self.settings.mqtt_max_in_flight,
+        )
+        await self._start_device_link(self.mqtt)
         await self.mqtt.start()
         if self.settings.grpc_port >= 0:
             await self._start_grpc()
         await self._start_http()
+
+    async def _start_device_link(self, mqtt: MqttConnection) -> None:
+        self.bridge = DeviceBridge(
+            mqtt,
+            self.inbound,
+            self.device_messages,
+            shared_group=self.settings.mqtt_shared_group,
+            embedded_broker=self.broker is not None,
+        )
+        self.outbound = OutboundLink(
+            self.device_keys,
+            self.outbound_sequence,
+            self.bridge,
+            self.link_signer,
+            client_id=str(uuid.uuid4()),
+            receive_buffer=self.settings.device_receive_buffer,
+        )
+        self.bridge.outbound = self.outbound
+        self.dispatcher.outbound = self.outbound
+        await self.bridge.start()  # not connected yet: records the subscription for every connection
 
     async def _start_grpc(self) -> None:
         server = grpc.aio.server()
@@ -162,5 +340,7 @@ class Application:
             await self.mqtt.stop()
         if self.broker is not None:
             await self.broker.stop()
+        await self.identity.close()
+        await self.events.close()
         await self.cache.close()
         await self.database.dispose()

@@ -1,4 +1,5 @@
-"""`hxtp-cloud` (also `python -m server`): serve, migrate, config."""
+"""`hxtp-cloud` (also `python -m server`): serve, migrate, config, users create, token, tenants set-tier,
+audit verify."""
 
 from __future__ import annotations
 
@@ -50,6 +51,64 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
+    """users create / token / tenants set-tier: a fresh install is usable from the command line."""
+    from server.domain.identity import Identity
+    from server.domain.tokens import TokenService
+    from server.errors import HxtpError
+    from server.keyfiles import load_or_create_secret
+    from server.storage.database import Database
+    from server.storage.migrate import run_migrations
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_migrations(settings.database_url)
+    tokens = TokenService(load_or_create_secret(settings.jwt_secret, settings.data_dir / "jwt_secret"))
+
+    async def run() -> str:
+        database = Database(settings.database_url)
+        identity = Identity(database)
+        try:
+            if args.command == "tenants":
+                tenant = await identity.set_tier(args.tenant, args.tier)
+                return f"tenant {tenant.slug} ({tenant.id}) is on the {tenant.tier} tier"
+            if args.command == "users":
+                principal = await identity.ensure_user(args.email, args.role, args.tenant)
+            else:
+                principal = await identity.principal_for_email(args.email)
+            return tokens.mint(principal)
+        finally:
+            await database.dispose()
+
+    try:
+        print(asyncio.run(run()))
+    except HxtpError as error:
+        print(f"error: {error.reason or error.spec.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _audit_verify(settings: Settings) -> int:
+    """Exit 0 with the row count when the chain is intact; 1 naming the first bad row otherwise."""
+    from server.domain.audit import AuditLog
+    from server.storage.database import Database
+
+    async def verify() -> int:
+        database = Database(settings.database_url)
+        try:
+            report = await AuditLog(database).verify()
+        finally:
+            await database.dispose()
+        if report.intact:
+            print(f"audit chain intact: {report.count} row(s) verified")
+            return 0
+        print(f"audit chain BROKEN at row {report.first_bad_row}: {report.problem}", file=sys.stderr)
+        unverified = f"row {report.first_bad_row} and later are unverified"
+        print(f"  rows 1..{report.count} verify; {unverified}", file=sys.stderr)
+        return 1
+
+    return asyncio.run(verify())
+
+
 def _config(settings: Settings) -> int:
     for name, (default, meaning) in SETTINGS_DOC.items():
         print(f"{name}={default!r:40} # {meaning}")
@@ -79,10 +138,30 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="run the gRPC server, REST/WebSocket gateway and MQTT bridge")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("config", help="list every HXTP_* setting with its default")
+    audit = commands.add_parser("audit", help="audit log tools")
+    audit.add_argument("audit_command", choices=["verify"], help="verify: walk the hash chain")
+    users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    create = users.add_parser(
+        "create", help="create (or update) a user, its tenant if missing; prints a token"
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", default="owner", help="owner, admin, user or viewer (default owner)")
+    create.add_argument(
+        "--tenant", help="tenant name or slug; created when missing (omit for a tenantless user)"
+    )
+    token = commands.add_parser("token", help="print a fresh access token for an existing user")
+    token.add_argument("--email", required=True)
+    tenants = commands.add_parser("tenants", help="manage tenants")
+    tenants_actions = tenants.add_subparsers(dest="action", required=True)
+    set_tier = tenants_actions.add_parser("set-tier", help="put a tenant on a plan tier (rate limit)")
+    set_tier.add_argument("tenant", help="tenant id or slug")
+    set_tier.add_argument("tier", help="free (60 requests/min) or pro (300 requests/min)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     _configure_logging(settings.log_level)
-    handlers = {"serve": _serve, "migrate": _migrate, "config": _config}
+    if args.command in ("users", "token", "tenants"):
+        return _identity_command(settings, args)
+    handlers = {"serve": _serve, "migrate": _migrate, "config": _config, "audit": _audit_verify}
     return handlers[args.command](settings)
 
 

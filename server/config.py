@@ -32,7 +32,90 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "",
         "master key for device secrets at rest; empty = generated once under the data dir",
     ),
+    "HXTP_KEY_GRACE_SECONDS": (
+        "86400",
+        "seconds a rotated-out device secret still verifies the device's messages",
+    ),
+    "HXTP_FIRMWARE_DIR": (
+        "",
+        "where uploaded firmware images are stored; empty = firmware/ under the data dir",
+    ),
+    "HXTP_FIRMWARE_MAX_BYTES": ("4000000", "largest firmware image an upload may carry, in bytes"),
+    "HXTP_FIRMWARE_SIGNING_KEY": (
+        "",
+        "Ed25519 seed (64 hex) that signs firmware releases; empty = generated once under the data dir",
+    ),
+    "HXTP_IDP_JWKS_URL": (
+        "",
+        "JWKS URL of an external identity provider whose JWTs are accepted as Bearer; empty = off",
+    ),
+    "HXTP_IDP_ISSUER": ("", "required iss claim of identity-provider JWTs (empty = not checked)"),
+    "HXTP_IDP_AUDIENCE": ("", "required aud claim of identity-provider JWTs (empty = not checked)"),
+    "HXTP_COOKIE_SECURE": ("false", "mark the browser session cookie Secure (true behind HTTPS)"),
+    "HXTP_MQTT_SHARED_GROUP": (
+        "",
+        "shared-subscription group of the replicas ($share/<group>/...); empty or embedded broker = plain",
+    ),
+    "HXTP_MQTT_MAX_IN_FLIGHT": (
+        "100",
+        "QoS 1 messages the server may have unacknowledged by the broker at once",
+    ),
+    "HXTP_MESSAGE_MAX_AGE_SECONDS": (
+        "30",
+        "oldest device message timestamp accepted, in seconds",
+    ),
+    "HXTP_MESSAGE_MAX_FUTURE_SECONDS": (
+        "5",
+        "how far ahead of the server clock a device timestamp may be, in seconds",
+    ),
+    "HXTP_DEVICE_RECEIVE_BUFFER": (
+        "4096",
+        "bytes of a device's MQTT receive buffer; larger messages are refused before sending",
+    ),
+    "HXTP_DEVICE_MQTT_ENDPOINT": (
+        "mqtts://localhost:8883",
+        "mqtt_endpoint the bootstrap route hands to devices",
+    ),
+    "HXTP_HEARTBEAT_INTERVAL": (
+        "30",
+        "heartbeat_interval (seconds) the bootstrap route hands to devices",
+    ),
+    "HXTP_PRESENCE_WINDOW_SECONDS": (
+        "90",
+        "a device without valid traffic for this long is shown offline",
+    ),
+    "HXTP_TELEMETRY_KEEP": (
+        "100",
+        "telemetry samples kept per device (newest first out of the cache)",
+    ),
+    "HXTP_TELEMETRY_RETENTION_SECONDS": (
+        "86400",
+        "seconds a device's telemetry is kept after its last sample",
+    ),
+    "HXTP_BROKER_SERVER_USERNAME": (
+        "hxtp-cloud",
+        "MQTT username of the server's own account at the broker auth endpoints",
+    ),
+    "HXTP_BROKER_SERVER_PASSWORD": (
+        "",
+        "password of the server's own MQTT account (empty = that account is refused)",
+    ),
+    "HXTP_LINK_SIGNING_KEY": (
+        "",
+        "Ed25519 seed (64 hex) signing messages to hxtp-3.1-ed25519 devices; empty = generated once",
+    ),
+    "HXTP_DEVICE_COMMANDS_PER_MINUTE": ("60", "commands one device accepts per minute"),
+    "HXTP_CRITICAL_COMMANDS_PER_HOUR": ("5", "critical commands one device accepts per hour"),
+    "HXTP_DRY_RUN_TTL_CRITICAL": ("60", "seconds a dry-run token of a critical action stays valid"),
+    "HXTP_DRY_RUN_TTL_SENSITIVE": ("30", "seconds a dry-run token of a sensitive action stays valid"),
+    "HXTP_CONFIRM_SENSITIVE": ("false", "sensitive actions also need a dry-run confirmation"),
+    "HXTP_FANOUT_MAX": ("100", "most devices one batch, room, group or intent command may target"),
+    "HXTP_COMMAND_ACK_SECONDS": ("30", "seconds a dispatched command waits for its ack before it is expired"),
     "HXTP_HEALTH_TIMEOUT": ("1.0", "seconds one dependency check may take before it counts as down"),
+    "HXTP_WS_QUEUE_SIZE": (
+        "256",
+        "live events a WebSocket client may fall behind by before its oldest are dropped",
+    ),
     "HXTP_LOG_LEVEL": ("info", "log level: debug, info, warning, error"),
 }
 
@@ -66,7 +149,36 @@ class Settings:
     api_base_url: str = "http://localhost:8080/api/v1"
     jwt_secret: str = ""
     secret_key: str = ""
+    key_grace_seconds: float = 86400.0
+    firmware_dir: Path = field(default_factory=lambda: Path("./var/firmware"))
+    firmware_max_bytes: int = 4000000  # below gRPC's 4 MiB message limit, so native uploads fit too
+    firmware_signing_key: str = ""
+    idp_jwks_url: str = ""
+    idp_issuer: str = ""
+    idp_audience: str = ""
+    cookie_secure: bool = False
+    mqtt_shared_group: str = ""
+    mqtt_max_in_flight: int = 100
+    message_max_age_seconds: int = 30
+    message_max_future_seconds: int = 5
+    device_receive_buffer: int = 4096
+    device_mqtt_endpoint: str = "mqtts://localhost:8883"
+    heartbeat_interval: int = 30
+    presence_window_seconds: float = 90.0
+    telemetry_keep: int = 100
+    telemetry_retention_seconds: float = 86400.0
+    broker_server_username: str = "hxtp-cloud"
+    broker_server_password: str = ""
+    link_signing_key: str = ""
+    device_commands_per_minute: int = 60
+    critical_commands_per_hour: int = 5
+    dry_run_ttl_critical: int = 60
+    dry_run_ttl_sensitive: int = 30
+    confirm_sensitive: bool = False
+    fanout_max: int = 100
+    command_ack_seconds: float = 30.0
     health_timeout: float = 1.0
+    ws_queue_size: int = 256
     log_level: str = "info"
 
     @classmethod
@@ -92,7 +204,36 @@ class Settings:
             api_base_url=get("HXTP_API_BASE_URL"),
             jwt_secret=get("HXTP_JWT_SECRET"),
             secret_key=get("HXTP_SECRET_KEY"),
+            idp_jwks_url=get("HXTP_IDP_JWKS_URL"),
+            idp_issuer=get("HXTP_IDP_ISSUER"),
+            idp_audience=get("HXTP_IDP_AUDIENCE"),
+            cookie_secure=get("HXTP_COOKIE_SECURE").strip().lower() in ("1", "true", "yes"),
+            key_grace_seconds=float(get("HXTP_KEY_GRACE_SECONDS")),
+            firmware_dir=Path(get("HXTP_FIRMWARE_DIR") or data_dir / "firmware"),
+            firmware_max_bytes=int(get("HXTP_FIRMWARE_MAX_BYTES")),
+            firmware_signing_key=get("HXTP_FIRMWARE_SIGNING_KEY"),
+            mqtt_shared_group=get("HXTP_MQTT_SHARED_GROUP"),
+            mqtt_max_in_flight=int(get("HXTP_MQTT_MAX_IN_FLIGHT")),
+            message_max_age_seconds=int(get("HXTP_MESSAGE_MAX_AGE_SECONDS")),
+            message_max_future_seconds=int(get("HXTP_MESSAGE_MAX_FUTURE_SECONDS")),
+            device_receive_buffer=int(get("HXTP_DEVICE_RECEIVE_BUFFER")),
+            device_mqtt_endpoint=get("HXTP_DEVICE_MQTT_ENDPOINT"),
+            heartbeat_interval=int(get("HXTP_HEARTBEAT_INTERVAL")),
+            presence_window_seconds=float(get("HXTP_PRESENCE_WINDOW_SECONDS")),
+            telemetry_keep=int(get("HXTP_TELEMETRY_KEEP")),
+            telemetry_retention_seconds=float(get("HXTP_TELEMETRY_RETENTION_SECONDS")),
+            broker_server_username=get("HXTP_BROKER_SERVER_USERNAME"),
+            broker_server_password=get("HXTP_BROKER_SERVER_PASSWORD"),
+            link_signing_key=get("HXTP_LINK_SIGNING_KEY"),
+            device_commands_per_minute=int(get("HXTP_DEVICE_COMMANDS_PER_MINUTE")),
+            critical_commands_per_hour=int(get("HXTP_CRITICAL_COMMANDS_PER_HOUR")),
+            dry_run_ttl_critical=int(get("HXTP_DRY_RUN_TTL_CRITICAL")),
+            dry_run_ttl_sensitive=int(get("HXTP_DRY_RUN_TTL_SENSITIVE")),
+            confirm_sensitive=get("HXTP_CONFIRM_SENSITIVE").strip().lower() in ("1", "true", "yes"),
+            fanout_max=int(get("HXTP_FANOUT_MAX")),
+            command_ack_seconds=float(get("HXTP_COMMAND_ACK_SECONDS")),
             health_timeout=float(get("HXTP_HEALTH_TIMEOUT")),
+            ws_queue_size=int(get("HXTP_WS_QUEUE_SIZE")),
             log_level=get("HXTP_LOG_LEVEL"),
         )
 

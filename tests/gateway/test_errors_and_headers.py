@@ -171,7 +171,9 @@ async def test_credentials_are_forwarded_but_not_other_headers(
     assert metadata["hxtp-http-method"] == "GET"
 
 
-async def test_retry_after_header_from_the_body(client: httpx.AsyncClient, transport: ScriptedTransport) -> None:
+async def test_retry_after_header_from_the_body(
+    client: httpx.AsyncClient, transport: ScriptedTransport
+) -> None:
     def limited(request: object, metadata: object) -> None:
         detail = _detail(errors_pb2.RATE_LIMIT_EXCEEDED, "Commands to this device: at most 60 per 60 s")
         detail.fields.update({"retry_after_seconds": 12})

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 
+import server.storage.tables
 from server.storage.database import Database
 from server.storage.migrate import (
     MIGRATION_LOCK_ID,
@@ -76,7 +77,8 @@ async def _on_sync_connection(url: str, check: Callable[[Connection], T]) -> T:
         await engine.dispose()
 
 
-HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+# Every branch (identity, fleet, ...) is its own head; upgrades run to all of them.
+HEADS = set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 # -- migrations --------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ async def test_migrations_produce_the_models_schema_and_are_idempotent(empty_dat
     await run_migrations_async(empty_database_url)  # second run: already at head, a no-op
 
     assert await _on_sync_connection(empty_database_url, _schema_differences) == []
-    assert await _on_sync_connection(empty_database_url, _current_revisions) == {HEAD}
+    assert await _on_sync_connection(empty_database_url, _current_revisions) == HEADS
 
 
 async def test_migrations_are_reversible(empty_database_url: str) -> None:
@@ -102,7 +104,7 @@ async def test_migrations_are_reversible(empty_database_url: str) -> None:
 def test_run_migrations_is_synchronous_outside_an_event_loop(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     run_migrations(url)
-    assert asyncio.run(_on_sync_connection(url, _current_revisions)) == {HEAD}
+    assert asyncio.run(_on_sync_connection(url, _current_revisions)) == HEADS
 
 
 async def test_run_migrations_refuses_to_block_a_running_event_loop(tmp_path: Path) -> None:
@@ -232,3 +234,10 @@ async def test_ping_is_false_within_the_timeout_when_the_database_is_down(
         assert time.monotonic() - started < 1.5
     finally:
         await db.dispose()
+
+
+def test_the_table_registry_names_every_table_module() -> None:
+    storage = Path(server.storage.tables.__file__).parent
+    modules = {path.stem for path in storage.glob("*_tables.py")}
+    registered = set(server.storage.tables.__dict__)
+    assert modules <= registered, f"add to server/storage/tables.py: {sorted(modules - registered)}"
