@@ -140,12 +140,14 @@ class Application:
         )
         release_signer.publish(settings.data_dir / "firmware_signing_key.pub")
         self.device_keys = DeviceKeys(self.database, secret_box, key_grace)  # the device link's port
-        self.manifests = Manifests(self.database)
-        self.devices = Devices(self.database, secret_box, self.presence, settings.api_base_url, key_grace)
-        self.groups = Groups(self.database)
         # Hash-chained audit log and live event bus: the domain services that record and announce.
         self.audit = AuditLog(self.database)
         self.events = EventBus(self.cache, settings.ws_queue_size)
+        self.manifests = Manifests(self.database, self.audit)
+        self.devices = Devices(
+            self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit
+        )
+        self.groups = Groups(self.database)
         self.command_log = CommandLog(
             self.database, timedelta(seconds=settings.command_ack_seconds), self.devices
         )
@@ -161,7 +163,9 @@ class Application:
                 ),
                 "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity),
                 "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
-                "hxtp.cloud.v1.DeviceService": DeviceServicer(self.devices, self.bootstrap),
+                "hxtp.cloud.v1.DeviceService": DeviceServicer(
+                    self.devices, self.bootstrap, self.device_messages
+                ),
                 "hxtp.cloud.v1.BrokerAuthService": BrokerAuthServicer(self.broker_access),
                 "hxtp.cloud.v1.GroupService": GroupServicer(self.groups),
                 "hxtp.cloud.v1.ManifestService": ManifestServicer(self.manifests),

@@ -32,6 +32,7 @@ from server.domain.audit_chain import (
     iso_timestamp,
     row_hash,
 )
+from server.domain.principal import acting
 from server.storage.audit_tables import CHAIN_HEAD_ID, AuditChainHead, AuditEntryRow
 from server.storage.database import Database
 
@@ -58,6 +59,11 @@ _CLAIM_NEXT_ROW = (
 
 def _move_head(new_hash: str) -> Update:
     return update(_HEAD).where(_HEAD.c.id == CHAIN_HEAD_ID).values(last_hash=new_hash)
+
+
+def _acting_user() -> str | None:
+    principal = acting()
+    return principal.user_id if principal is not None else None
 
 
 def _checked(name: str, value: str | None, required: bool = False) -> str | None:
@@ -108,7 +114,7 @@ class AuditLog:
         fields: dict[str, Any] = {
             "event_type": _checked("event_type", event_type, required=True),
             "tenant_id": _checked("tenant_id", tenant_id),
-            "user_id": _checked("user_id", user_id),
+            "user_id": _checked("user_id", user_id if user_id is not None else _acting_user()),
             "device_id": _checked("device_id", device_id),
             "action": _checked("action", action),
             "result": _checked("result", result, required=True),

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from server.domain import fields, manifests
+from server.domain.command_ports import AuditTrail
 from server.domain.device_secrets import SecretBox, new_device_secret
 from server.domain.lookups import count, device_in_tenant, home_in_tenant, room_in_home, room_in_tenant
 from server.domain.presence import Presence
@@ -79,9 +80,16 @@ def key_status(key: DeviceKey, device: Device, grace: timedelta, now: datetime) 
 
 class Devices:
     def __init__(
-        self, database: Database, box: SecretBox, presence: Presence, api_base_url: str, grace: timedelta
+        self,
+        database: Database,
+        box: SecretBox,
+        presence: Presence,
+        api_base_url: str,
+        grace: timedelta,
+        audit: AuditTrail,
     ) -> None:
         self._db = database
+        self._audit = audit
         self._box = box
         self._presence = presence
         self._api_base_url = api_base_url
@@ -147,6 +155,12 @@ class Devices:
             )
             manifests.add_version(session, tenant_id, device_id, 1, manifests.default_manifest(kind))
             await session.commit()
+        await self._audit.append(
+            "device_registered",
+            tenant_id=tenant_id,
+            device_id=device_id,
+            details={"device_type": kind, "protocol": profile.name},
+        )
         return Registration(
             device_id, tenant_id, self._api_base_url, secret, 0, home.id, room.id if room else None
         )
@@ -220,6 +234,9 @@ class Devices:
                 await session.commit()
             except IntegrityError:
                 raise HxtpError(Code.CONFLICT, "The device secret was rotated concurrently; retry") from None
+        await self._audit.append(
+            "safety_key_rotation", tenant_id=tenant_id, device_id=device_id, details={"key_version": version}
+        )
         return secret, version
 
     async def key_history(self, tenant_id: str, device_id: str) -> tuple[int, list[KeyVersion]]:
@@ -249,3 +266,4 @@ class Devices:
             device.updated_at = device.revoked_at
             session.add(device)
             await session.commit()
+        await self._audit.append("device_revoked", tenant_id=tenant_id, device_id=device_id)

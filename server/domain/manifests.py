@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ext
 from server.domain import capability_catalog, fields
+from server.domain.command_ports import AuditTrail
 from server.domain.lookups import device_in_tenant
 from server.errors import Code, HxtpError
 from server.storage.database import Database
@@ -171,8 +172,9 @@ def add_version(
 
 
 class Manifests:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, audit: AuditTrail) -> None:
         self._db = database
+        self._audit = audit
         # device id -> (manifest version, compiled actions): one entry per device, replaced on a new version.
         self._compiled: dict[str, tuple[int, dict[str, CompiledAction]]] = {}
 
@@ -216,6 +218,12 @@ class Manifests:
                 await session.commit()
             except IntegrityError:
                 raise HxtpError(Code.CONFLICT, "The manifest changed concurrently; retry") from None
+        await self._audit.append(
+            "MANIFEST_UPDATE",
+            tenant_id=tenant_id,
+            device_id=device_id,
+            details={"version": row.version, "actions": [entry.action for entry in checked]},
+        )
         return _view(row)
 
     async def compiled(self, tenant_id: str, device_id: str) -> dict[str, CompiledAction]:

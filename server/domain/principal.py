@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from server.domain.scopes import allows
@@ -58,3 +59,16 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return allows(self.scopes, scope)
+
+
+# Who the current call acts for. The RPC chain sets it once per call; domain code reads it where a
+# record must name its author (the audit trail) without every function carrying a user argument.
+_acting: ContextVar[Principal | None] = ContextVar("hxtp_acting_principal", default=None)
+
+
+def act_as(principal: Principal | None) -> None:
+    _acting.set(principal)
+
+
+def acting() -> Principal | None:
+    return _acting.get()

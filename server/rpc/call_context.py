@@ -5,24 +5,23 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from server.domain.principal import Principal
+from server.domain.principal import Principal, act_as, acting
 from server.errors import Code, HxtpError
 
-_principal: ContextVar[Principal | None] = ContextVar("hxtp_principal", default=None)
 request_id: ContextVar[str] = ContextVar("hxtp_request_id", default="-")
 
 
 def set_principal(principal: Principal | None) -> None:
-    _principal.set(principal)
+    act_as(principal)  # the domain's view of the same caller (e.g. who the audit trail names)
 
 
 def principal() -> Principal:
     """The authenticated caller; only public methods run without one."""
-    current = _principal.get()
+    current = acting()
     if current is None:
         raise HxtpError(Code.UNAUTHORIZED, "Missing credentials")
     return current
 
 
 def optional_principal() -> Principal | None:
-    return _principal.get()
+    return acting()

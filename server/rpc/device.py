@@ -1,19 +1,20 @@
 """DeviceService: registration, listing, secrets, key history, revocation (rules in server.domain.devices).
 
-Bootstrap is the device link's (rules in server.domain.bootstrap); claim and device state answer
-NOT_IMPLEMENTED until they land.
+Bootstrap and the latest state belong to the device link (server.domain.bootstrap, device_messages);
+claim is not built yet, so the registry answers it NOT_IMPLEMENTED.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from hxtp.cloud.v1 import device_pb2
 from server.domain.bootstrap import Bootstrap
+from server.domain.device_messages import DeviceMessages
 from server.domain.devices import Devices, DeviceView
-from server.errors import Code, HxtpError
 from server.rpc.chain import metadata_dict
-from server.rpc.convert import tenant, when
+from server.rpc.convert import dict_to_struct, tenant, when
 
 
 def device_message(device: DeviceView) -> device_pb2.Device:
@@ -39,9 +40,10 @@ def _optional(request: Any, name: str) -> str | None:
 
 
 class DeviceServicer:
-    def __init__(self, devices: Devices, bootstrap: Bootstrap | None = None) -> None:
+    def __init__(self, devices: Devices, bootstrap: Bootstrap, messages: DeviceMessages) -> None:
         self._devices = devices
         self._bootstrap = bootstrap
+        self._messages = messages
 
     async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.RegisterDeviceResponse:
         done = await self._devices.register(
@@ -100,10 +102,22 @@ class DeviceServicer:
         return device_pb2.RevokeDeviceResponse(device_id=request.device_id, status="revoked")
 
     async def BootstrapDevice(self, request: Any, context: Any) -> device_pb2.BootstrapDeviceResponse:
-        if self._bootstrap is None:
-            raise HxtpError(Code.NOT_IMPLEMENTED)
         # The gateway forwards the X-HXTP-* headers as metadata with lower-case names.
         answer = await self._bootstrap.answer(request.device_id, metadata_dict(context))
         return device_pb2.BootstrapDeviceResponse(
             mqtt_endpoint=answer.mqtt_endpoint, heartbeat_interval=answer.heartbeat_interval
+        )
+
+    async def GetDeviceState(self, request: Any, context: Any) -> device_pb2.GetDeviceStateResponse:
+        device = await self._devices.get(tenant(), request.device_id)  # another tenant's device: 404
+        latest = await self._messages.latest_state(device.id)
+        state, updated_ms = latest if latest is not None else ({}, None)
+        return device_pb2.GetDeviceStateResponse(
+            device_id=device.id,
+            state=dict_to_struct(state),
+            active=device.active,
+            last_seen=when(device.last_seen),
+            updated_at=when(datetime.fromtimestamp(updated_ms / 1000, UTC))
+            if updated_ms is not None
+            else None,
         )

@@ -77,7 +77,22 @@ async def _fleet(tmp_path: Path, **env: str) -> AsyncIterator[Fleet]:
                 await peer.close()
 
 
+@pytest.fixture(params=["embedded", "production"])
+def parts(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The embedded defaults, or this machine's PostgreSQL, Redis and Mosquitto.
+
+    Synchronous on purpose: the service fixtures it pulls in run their own event loops.
+    """
+    if request.param == "embedded":
+        return {}
+    return {
+        "HXTP_DATABASE_URL": request.getfixturevalue("fresh_postgres_url"),
+        "HXTP_REDIS_URL": request.getfixturevalue("redis_url"),
+        "HXTP_MQTT_URL": request.getfixturevalue("mosquitto_url"),
+    }
+
+
 @pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    async for value in _fleet(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="100"):
+async def fleet(tmp_path: Path, parts: dict[str, str]) -> AsyncIterator[Fleet]:
+    async for value in _fleet(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="100", **parts):
         yield value

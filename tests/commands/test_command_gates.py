@@ -180,3 +180,22 @@ async def test_audit_records_dispatch_and_rejection(fleet: Fleet) -> None:
         "ACTION_NOT_IN_MANIFEST",
     ) in kinds
     assert json.loads(next(r.details for r in rows if r.event_type == "command_executed"))["message_id"]
+
+
+async def test_secret_rotation_revocation_and_manifest_changes_are_audited(fleet: Fleet) -> None:
+    device = (await fleet.register("light"))["device_id"]
+    await fleet.post(f"/api/v1/device/{device}/rotate-secret")
+    manifest = {"capabilities": [{"action": "light_on", "safetyClass": "normal"}]}
+    assert (
+        await fleet.http.put(f"/api/v1/devices/{device}/manifest", json=manifest, headers=fleet.headers())
+    ).status_code in (200, 201)
+    await fleet.post(f"/api/v1/device/{device}/revoke")
+    rows = [r for r in await fleet.app.audit.entries(limit=1000) if r.device_id == device]
+    assert [r.event_type for r in rows] == [
+        "device_registered",
+        "safety_key_rotation",
+        "MANIFEST_UPDATE",
+        "device_revoked",
+    ]
+    assert all(r.user_id == "user-1" and r.tenant_id == fleet.tenant_id for r in rows)
+    assert (await fleet.app.audit.verify()).intact
