@@ -29,6 +29,15 @@ class Cache(Protocol):
         """
         ...
 
+    async def set_if_greater(self, key: str, value: int, ttl: float | None = None) -> bool:
+        """Atomically store the non-negative integer ``value`` only if ``key`` holds nothing or a
+        smaller integer; True when this call stored it (its TTL is then reset to ``ttl``).
+
+        A compare-and-set for monotonic counters (a device's inbound sequence window): of callers
+        racing with the same value, across replicas when shared, exactly one gets True.
+        """
+        ...
+
     async def delete(self, key: str) -> bool:
         """Remove ``key``; True when it held a (live) value."""
         ...

@@ -109,6 +109,16 @@ class MemoryCache:
         self._store(key, value, expires_at)
         return True
 
+    async def set_if_greater(self, key: str, value: int, ttl: float | None = None) -> bool:
+        if value < 0:
+            raise ValueError(f"value must not be negative, got {value}")
+        expires_at = _deadline(ttl)
+        entry = self._live(key)
+        if entry is not None and int(entry.value) >= value:
+            return False
+        self._store(key, str(value).encode(), expires_at)
+        return True
+
     async def delete(self, key: str) -> bool:
         existed = self._live(key) is not None
         self._entries.pop(key, None)

@@ -29,6 +29,22 @@ end
 return value
 """
 
+# Compare-and-set upwards. Values are non-negative decimal integers without leading zeros, compared
+# by length then text so that numbers beyond 2^53 (Lua's doubles) still compare exactly.
+_SET_IF_GREATER_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+local value = ARGV[1]
+if current and (#current > #value or (#current == #value and current >= value)) then
+  return 0
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], value)
+end
+return 1
+"""
+
 # How long a subscriber waits for one message before re-checking whether the cache was closed.
 _SUBSCRIBE_POLL_S = 1.0
 _SOCKET_TIMEOUT_S = 5.0
@@ -56,6 +72,7 @@ class RedisCache:
             health_check_interval=_HEALTH_CHECK_INTERVAL_S,
         )
         self._incr = self._redis.register_script(_INCR_SCRIPT)
+        self._set_if_greater = self._redis.register_script(_SET_IF_GREATER_SCRIPT)
         self._closed = False
 
     @property
@@ -74,6 +91,12 @@ class RedisCache:
 
     async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
         stored = await self._redis.set(self._key(key), value, px=_ttl_ms(ttl), nx=True)
+        return bool(stored)
+
+    async def set_if_greater(self, key: str, value: int, ttl: float | None = None) -> bool:
+        if value < 0:
+            raise ValueError(f"value must not be negative, got {value}")
+        stored = await self._set_if_greater(keys=[self._key(key)], args=[str(value), _ttl_ms(ttl) or 0])
         return bool(stored)
 
     async def delete(self, key: str) -> bool:

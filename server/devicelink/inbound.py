@@ -142,10 +142,7 @@ class InboundPipeline:
         params = envelope.get("params", {})
         if not isinstance(params, dict):
             raise HxtpRejection(Reason.FIELD_INVALID, "params must be an object")
-        if profiles.is_sdk_variant(variants[0]):
-            ext.check_payload_hash(envelope.get("payload_hash"), raw_params, parsed_params=params)
-        else:
-            ext.check_payload_hash(envelope.get("payload_hash"), raw_params)
+        profiles.check_inbound_payload_hash(variants, envelope.get("payload_hash"), raw_params, params)
         # 5. sequence, per (device, client)
         client_id = envelope.get("client_id")
         if not isinstance(client_id, str):
@@ -156,11 +153,11 @@ class InboundPipeline:
         # bound by its nonce and time window. Every other message must be strictly increasing.
         sdk_hello = message_type == "hello" and type(sequence) is int and sequence == 0 and framed is None
         if not sdk_hello:
-            self._sequences.check(topic_device, client_id, sequence)
+            await self._check_sequence(topic_device, client_id, sequence)
         # 6. signature
         variant = _verify_signature(variants, envelope, raw_params, entry, device)
         if not sdk_hello:
-            self._sequences.record(topic_device, client_id, sequence)
+            await self._record_sequence(topic_device, client_id, sequence)
         # 7. the envelope is trusted now; its ids must be the topic's
         _cross_check(envelope, device, topic_tenant, topic_device, channel)
         return DeviceMessage(
@@ -170,7 +167,29 @@ class InboundPipeline:
             params=params,
             profile=profiles.PROFILE_OF_VARIANT[variant],
             timestamp_ms=timestamp,
+            variant=variant,
         )
+
+    async def _check_sequence(self, device_id: str, client_id: str, sequence: object) -> None:
+        """Before the signature: this replica's window, seeded from the shared one the first time
+        this replica sees the sender (a local cache in front; the shared compare-and-set in
+        `_record_sequence` is what holds across replicas)."""
+        guard = self._replay_guard
+        if guard is not None and self._sequences.last(device_id, client_id) is None:
+            shared = await guard.last_sequence(device_id, client_id)
+            if shared is not None:
+                self._sequences.record(device_id, client_id, shared)
+        self._sequences.check(device_id, client_id, sequence)
+
+    async def _record_sequence(self, device_id: str, client_id: str, sequence: object) -> None:
+        """After the signature verified: advance this replica's window (no await between the check
+        and this, so a duplicate inside one process is refused by the check), then the shared one
+        atomically; losing that race means another replica accepted this number already."""
+        number = ext.wire_int(sequence, "sequence_number")
+        self._sequences.record(device_id, client_id, number)
+        guard = self._replay_guard
+        if guard is not None and not await guard.advance_sequence(device_id, client_id, number):
+            raise HxtpRejection(Reason.SEQUENCE_VIOLATION, f"Sequence {number} already accepted elsewhere")
 
 
 def _unframe(payload: bytes) -> tuple[int | None, bytes]:

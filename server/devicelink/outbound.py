@@ -5,8 +5,10 @@ device's next persisted sequence number (server.domain.outbound_sequence), is si
 (HMAC with the device's current secret; hxtp-3.1-ed25519 peers with the server's Ed25519 link key),
 framed for firmware profiles, and published at QoS 1 on `hxtp/{tenant}/device/{device}/{channel}`.
 
-`payload_hash` follows the profile's rule (`ext.outbound_payload_hash`): "" for firmware, whose
-inbound check turns any object into {} (§4.3); the SDK's canonical hash for SDK peers. The params
+The variant is the one the device's verified messages were seen to use (hxtp-py 1.1.x, hxtp-py <=
+1.1.0 or hxtp-js for sdk-json peers; see profiles.outbound_for), else its recorded profile's.
+`payload_hash` follows the variant's rule (`ext.outbound_payload_hash`): "" for firmware, whose
+inbound check turns any object into {} (§4.3); the SDK's own hash for SDK peers. The params
 text placed in the envelope is exactly the text the v1.0.6 template signs.
 
 A message that would not fit the device's MQTT receive buffer (topic + payload + MQTT header) is
@@ -42,7 +44,11 @@ class Publisher(Protocol):
 
 
 class SequenceSource(Protocol):
+    """The device's link state: its outbound counter, and the signing variant it was seen to use."""
+
     async def next(self, device_id: str) -> int: ...
+
+    async def variant(self, device_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,14 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)  # 32 lowercase hex chars, as the SDKs write (§7)
+
+
 class OutboundLink:
     def __init__(
         self,
@@ -68,8 +82,12 @@ class OutboundLink:
         client_id: str,
         receive_buffer: int = 4096,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        message_ids: Callable[[], str] = new_message_id,
+        nonces: Callable[[], str] = new_nonce,
     ) -> None:
         self._directory = directory
+        self._message_ids = message_ids  # seams for replaying the spec's pinned-randomness vectors
+        self._nonces = nonces
         self._sequences = sequences
         self._publisher = publisher
         self._signer = signer
@@ -97,12 +115,15 @@ class OutboundLink:
         if device.revoked:
             raise HxtpError(Code.DEVICE_REVOKED)
         keys = await self._directory.active_and_previous(device_id)
-        outbound = profiles.outbound_for(device.protocol)
+        outbound = profiles.outbound_for(device.protocol, await self._sequences.variant(device_id))
         if outbound.variant != ext.VARIANT_PY_ED25519 and not keys:
             raise HxtpError(Code.DEVICE_REVOKED)
         key = ext.HmacKey(keys[0]) if keys else None
         topic = ext.device_topic(device.tenant_id, device.device_id, _CHANNEL[message_type])
-        build = _Builder(device, outbound, key, self._signer, self.client_id, message_type, params, extra)
+        build = _Builder(
+            device, outbound, key, self._signer, self.client_id, message_type, params, extra,
+            self._message_ids(), self._nonces,
+        )
         # Size first, with the widest sequence number: a refused message must not burn a number.
         widest = build.payload(_WIDEST_SEQUENCE, self._clock_ms())
         size = len(topic.encode()) + len(widest) + _MQTT_OVERHEAD
@@ -130,8 +151,11 @@ class _Builder:
         message_type: str,
         params: dict[str, Any],
         extra: dict[str, Any],
+        message_id: str,
+        nonces: Callable[[], str],
     ) -> None:
         self._device = device
+        self._nonces = nonces
         self._outbound = outbound
         self._key = key
         self._signer = signer
@@ -141,7 +165,7 @@ class _Builder:
         self._extra = dict(extra)
         if outbound.variant == ext.VARIANT_FIRMWARE_30 and message_type == "command":
             self._extra.setdefault("capability", "")  # v1.0.6 signs it: always send it (§11)
-        self.message_id = str(uuid.uuid4())
+        self.message_id = message_id
         try:
             # Compact, raw UTF-8, integers as integers; exactly this text goes into the envelope.
             self._params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -160,12 +184,14 @@ class _Builder:
             "request_id": self.message_id,
             "sequence_number": sequence,
             "timestamp": now_ms,
-            "nonce": secrets.token_hex(16),
+            "nonce": self._nonces(),
             "payload_hash": self._payload_hash,
             **self._extra,
         }
         try:
-            signing = ext.signing_string(self._outbound.variant, header, self._params_text)
+            signing = profiles.outbound_signing_string(
+                self._outbound.variant, header, self._params, self._params_text
+            )
         except HxtpRejection as rejection:  # e.g. non-ASCII for the v1.0.6 template
             raise HxtpError(Code.PARAMS_INVALID, str(rejection)) from None
         if self._outbound.variant == ext.VARIANT_PY_ED25519:

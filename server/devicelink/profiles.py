@@ -3,13 +3,15 @@
 Inbound, the variant is read off the message itself (framed or bare, `version`, signature length),
 because a device registered under one profile may run another firmware (a v1.0.6 device registered
 with the default `hxtp-3.1`); the variant that verifies is the profile recorded on `hello`.
-Outbound, the device's recorded profile decides: the firmware accepts only its own version string
-and only framed payloads.
+Outbound, the signing variant the device's verified messages were seen to use decides (persisted with
+its link state, server.domain.link_variants), else its recorded profile: the firmware accepts only its
+own version string and only framed payloads, and a 3.0 SDK peer verifies only its own canonical JSON.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -39,6 +41,17 @@ class Outbound:
     hello_ack: bool  # hxtp-py 1.2.0 waits for one after HELLO; the firmware neither expects nor needs it
 
 
+# What a peer verifies, per signing variant it was seen to sign with (spec §11 "For sdk-json peers":
+# sign per the peer's version, payload_hash by that SDK's rule, bare JSON).
+OUTBOUND_BY_VARIANT: dict[str, Outbound] = {
+    ext.VARIANT_FIRMWARE_31: Outbound(ext.VARIANT_FIRMWARE_31, V31, framed=True, hello_ack=False),
+    ext.VARIANT_FIRMWARE_30: Outbound(ext.VARIANT_FIRMWARE_30, V30, framed=True, hello_ack=False),
+    ext.VARIANT_PY_31: Outbound(ext.VARIANT_PY_31, V31, framed=False, hello_ack=False),
+    ext.VARIANT_PY_30: Outbound(ext.VARIANT_PY_30, V30, framed=False, hello_ack=False),
+    ext.VARIANT_JS_30: Outbound(ext.VARIANT_JS_30, V30, framed=False, hello_ack=False),
+    ext.VARIANT_PY_ED25519: Outbound(ext.VARIANT_PY_ED25519, V31, framed=False, hello_ack=True),
+}
+
 OUTBOUND: dict[str, Outbound] = {
     PROFILE_FIRMWARE_31: Outbound(ext.VARIANT_FIRMWARE_31, V31, framed=True, hello_ack=False),
     PROFILE_FIRMWARE_30: Outbound(ext.VARIANT_FIRMWARE_30, V30, framed=True, hello_ack=False),
@@ -57,8 +70,46 @@ PROFILE_OF_VARIANT = {
 }
 
 
-def outbound_for(profile: str) -> Outbound:
+def outbound_for(profile: str, learned_variant: str | None = None) -> Outbound:
+    """How to write to a device: the signing variant its verified messages were seen to use, when
+    known (it is proof of what the peer runs: a 3.0 SDK, a v1.0.6 firmware registered as hxtp-3.1);
+    otherwise its recorded profile (sdk-json then means hxtp-py 1.1.x)."""
+    if learned_variant is not None and learned_variant in OUTBOUND_BY_VARIANT:
+        return OUTBOUND_BY_VARIANT[learned_variant]
     return OUTBOUND.get(profile, OUTBOUND[PROFILE_FIRMWARE_31])
+
+
+def outbound_signing_string(
+    variant: str, header: dict[str, Any], params: dict[str, Any], params_text: str
+) -> str:
+    """The string the peer's *validator* recomputes for a message we send (§5). The 3.0 SDKs verify
+    a canonical JSON of everything they received but the signature, params included: hxtp-py <= 1.1.0
+    its canonical_json of the envelope, hxtp-js its canonicalJson of every field (its signer leaves
+    params out, its validator does not). The firmware template signs the params text itself."""
+    if variant == ext.VARIANT_JS_30:
+        return ext.signing_string_v30_js({**header, "params": params}, include_params=True)
+    if variant == ext.VARIANT_PY_30:
+        return ext.signing_string(variant, {**header, "params": params})
+    return ext.signing_string(variant, header, params_text)
+
+
+def check_inbound_payload_hash(
+    variants: tuple[str, ...], payload_hash: object, raw_params: bytes | None, params: dict[str, Any]
+) -> None:
+    """Step 4 (§4.3, §11): sha256 of the raw params text; SDK peers may hash their canonical form
+    instead, and hxtp-js hashes its canonicalJson of the params (protocol key injected, §4.1)."""
+    if not is_sdk_variant(variants[0]):
+        ext.check_payload_hash(payload_hash, raw_params)
+        return
+    try:
+        ext.check_payload_hash(payload_hash, raw_params, parsed_params=params)
+    except HxtpRejection as rejection:
+        if (
+            rejection.reason != Reason.HASH_MISMATCH
+            or ext.VARIANT_JS_30 not in variants
+            or payload_hash != ext.outbound_payload_hash(ext.VARIANT_JS_30, params)
+        ):
+            raise
 
 
 def inbound_variants(framed: bool, version: str, signature: object) -> tuple[str, ...]:

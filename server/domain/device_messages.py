@@ -3,8 +3,10 @@
 The device link (server.devicelink.inbound) hands over only messages whose frame, time window, nonce,
 payload hash, sequence and signature passed, and whose topic ids equal the envelope's. Here:
 
-- every message: `last_seen` moves (written at most every `touch_interval` seconds per device, so a
-  chatty device does not turn into a database write per message) and Presence sees the device;
+- every message: the signing variant it verified under is recorded (server.domain.link_variants:
+  outbound messages are then built for that variant); `last_seen` moves (written at most every
+  `touch_interval` seconds per device, so a chatty device does not turn into a database write per
+  message) and Presence sees the device;
 - `hello`: firmware version and the wire profile the message was verified with are recorded;
 - `state`: the latest state is cached and a `state_update` event is published on the tenant's
   channel `hxtp:events:<tenant_id>` (what /ws/state relays);
@@ -26,6 +28,7 @@ from typing import Any
 
 from server.cache.base import Cache
 from server.domain.devicelink_ports import CommandOutcomes
+from server.domain.link_variants import LinkVariants
 from server.domain.presence import Presence
 from server.storage.database import Database
 from server.storage.fleet_tables import Device
@@ -44,6 +47,7 @@ class DeviceMessage:
     params: dict[str, Any]
     profile: str  # the wire profile the signature verified under
     timestamp_ms: int  # the device's own timestamp (already inside the time window)
+    variant: str = ""  # the ext signing variant the signature verified under ("" = not known)
 
 
 def events_channel(tenant_id: str) -> str:
@@ -81,6 +85,7 @@ class DeviceMessages:
         self._telemetry_keep = telemetry_keep
         self._telemetry_ttl = telemetry_ttl
         self._touch_interval = touch_interval
+        self._variants = LinkVariants(database)
         self._touched: dict[str, float] = {}  # device -> monotonic time of the last last_seen write
         self._handlers: dict[str, Callable[[DeviceMessage], Awaitable[None]]] = {
             "hello": self._hello,
@@ -92,6 +97,8 @@ class DeviceMessages:
 
     async def handle(self, message: DeviceMessage) -> None:
         self._presence.seen(message.device_id)
+        if message.variant:
+            await self._variants.learn(message.device_id, message.variant)
         handler = self._handlers.get(message.message_type)
         if handler is not None:
             await handler(message)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import case, update
 from sqlalchemy.exc import IntegrityError
 
+from server.domain.link_variants import LinkVariants
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.devicelink_tables import DeviceLinkSequence
@@ -34,6 +35,12 @@ class OutboundSequence:
     def __init__(self, database: Database, clock_ms: Callable[[], int] = wall_clock_ms) -> None:
         self._db = database
         self._clock_ms = clock_ms
+        self._variants = LinkVariants(database)
+
+    async def variant(self, device_id: str) -> str | None:
+        """The signing variant the device was seen to use (same row of link state, see
+        server.domain.link_variants); None before any verified message."""
+        return await self._variants.learned(device_id)
 
     async def next(self, device_id: str) -> int:
         table = DeviceLinkSequence.__table__  # type: ignore[attr-defined]

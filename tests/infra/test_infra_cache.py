@@ -97,6 +97,28 @@ async def test_set_if_absent_has_exactly_one_winner_under_concurrency(cache: Cac
     assert results.count(True) == 1
 
 
+async def test_set_if_greater_only_moves_up(cache: Cache) -> None:
+    assert await cache.set_if_greater("window", 41, ttl=10) is True
+    assert await cache.set_if_greater("window", 41, ttl=10) is False  # equal is not greater
+    assert await cache.set_if_greater("window", 7, ttl=10) is False
+    assert await cache.get("window") == b"41"
+    big = 2**63 - 1  # beyond a double's exact range: still compared exactly
+    assert await cache.set_if_greater("window", big - 1) is True
+    assert await cache.set_if_greater("window", big - 1) is False
+    assert await cache.set_if_greater("window", big) is True
+    assert await cache.set_if_greater("window", 10**18) is False  # fewer digits, smaller
+    with pytest.raises(ValueError):
+        await cache.set_if_greater("window", -1)
+
+
+async def test_set_if_greater_expires_and_has_one_winner_per_value(cache: Cache) -> None:
+    assert await cache.set_if_greater("short", 5, ttl=0.15) is True
+    await asyncio.sleep(0.3)
+    assert await cache.set_if_greater("short", 1, ttl=10) is True  # the window expired: starts again
+    results = await asyncio.gather(*(cache.set_if_greater("race", 100, ttl=10) for _ in range(25)))
+    assert results.count(True) == 1
+
+
 async def test_delete_reports_whether_something_was_removed(cache: Cache) -> None:
     await cache.set("k", b"v")
     assert await cache.delete("k") is True
