@@ -22,13 +22,13 @@ DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "64")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _wait_for(port: int, timeout: float = 30.0) -> None:
+def wait_for(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -39,9 +39,11 @@ def _wait_for(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def _wrk(url: str) -> dict[str, float]:
+def wrk(url: str, script: str | None = None) -> dict[str, float]:
+    """One wrk run from core 1; `script` is a Lua file (e.g. to POST a body)."""
+    extra = ["-s", script] if script else []
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url],
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", *extra, url],
         check=True,
         capture_output=True,
         text=True,
@@ -57,12 +59,45 @@ def _wrk(url: str) -> dict[str, float]:
     return result
 
 
-def _run(command: list[str], env: dict[str, str], port: int, path: str) -> dict[str, float]:
+def start_server(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """The server process pinned to core 0, listening on `port`."""
     process = subprocess.Popen(["taskset", "-c", "0", *command], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    wait_for(port)
+    return process
+
+
+def measure_empty_handler(env: dict[str, str]) -> dict[str, float]:
+    port = free_port()
+    process = start_server(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.empty_app:app",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env,
+        port,
+    )
     try:
-        _wait_for(port)
-        _wrk(f"http://127.0.0.1:{port}{path}")  # warm-up
-        return _wrk(f"http://127.0.0.1:{port}{path}")
+        wrk(f"http://127.0.0.1:{port}/")  # warm-up
+        return wrk(f"http://127.0.0.1:{port}/")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _run(command: list[str], env: dict[str, str], port: int, path: str) -> dict[str, float]:
+    process = start_server(command, env, port)
+    try:
+        wrk(f"http://127.0.0.1:{port}{path}")  # warm-up
+        return wrk(f"http://127.0.0.1:{port}{path}")
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -74,27 +109,24 @@ def main() -> int:
         return 2
     python = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    empty_port = _free_port()
-    empty = _run(
-        [python, "-m", "uvicorn", "bench.empty_app:app", "--port", str(empty_port), "--loop", "uvloop",
-         "--log-level", "warning", "--no-access-log"],
-        env, empty_port, "/",
-    )
+    empty = measure_empty_handler(env)
     with tempfile.TemporaryDirectory() as data_dir:
-        gateway_port = _free_port()
+        gateway_port = free_port()
         server_env = {
             **env,
             "HXTP_DATA_DIR": data_dir,
             "HXTP_HTTP_PORT": str(gateway_port),
             "HXTP_GRPC_PORT": "-1",
-            "HXTP_EMBEDDED_MQTT_PORT": str(_free_port()),
+            "HXTP_EMBEDDED_MQTT_PORT": str(free_port()),
             "HXTP_LOG_LEVEL": "warning",
         }
         status = _run([python, "-m", "server", "serve"], server_env, gateway_port, "/api/v1/status")
     print(f"duration {DURATION}, {CONNECTIONS} connections, server on core 0, wrk on core 1")
     for name, result in (("empty ASGI handler", empty), ("GET /api/v1/status (gateway+chain)", status)):
-        print(f"{name:38} {result['rps']:10.0f} req/s  p50 {result.get('p50_ms', 0):.2f} ms"
-              f"  p99 {result.get('p99_ms', 0):.2f} ms  non-2xx {result['errors']:.0f}")
+        print(
+            f"{name:38} {result['rps']:10.0f} req/s  p50 {result.get('p50_ms', 0):.2f} ms"
+            f"  p99 {result.get('p99_ms', 0):.2f} ms  non-2xx {result['errors']:.0f}"
+        )
     print(f"ratio gateway/empty: {status['rps'] / empty['rps']:.2f}")
     return 0
 

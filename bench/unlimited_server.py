@@ -1,0 +1,17 @@
+"""`hxtp-cloud serve` for benchmarks: the same server with the tenant quota lifted.
+
+Every request counts against the tenant's per-minute quota (free 60, pro 300); a throughput
+benchmark would measure the 429 path instead of the command path. This process only raises the
+free tier's quota; nothing else differs from `python -m server serve`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from server.cli import main
+from server.domain import rate_limits
+
+rate_limits.TIERS[rate_limits.DEFAULT_TIER] = 1_000_000_000
+
+sys.exit(main(["serve"]))
