@@ -40,7 +40,7 @@ from server.domain.command_limits import CommandLimits, DeviceCommandLimiter
 from server.domain.command_log import CommandLog
 from server.domain.command_outcomes import CachedOutcomes
 from server.domain.commands import CommandGates, DryRunPolicy
-from server.domain.device_keys import DeviceKeys
+from server.domain.device_keys import DeviceKeys, RecentDeviceKeys
 from server.domain.device_messages import DeviceMessages
 from server.domain.device_secrets import SecretBox
 from server.domain.devices import Devices
@@ -285,7 +285,7 @@ class Application:
             embedded_broker=self.broker is not None,
         )
         self.outbound = OutboundLink(
-            self.device_keys,
+            RecentDeviceKeys(self.device_keys),
             self.outbound_sequence,
             self.bridge,
             self.link_signer,

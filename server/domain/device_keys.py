@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from server.domain.device_secrets import SecretBox
 from server.domain.devices import key_status
+from server.domain.memo import TtlMemo
 from server.storage.database import Database
 from server.storage.fleet_tables import Device, DeviceKey
 from server.storage.types import utc_now
@@ -76,3 +77,24 @@ class DeviceKeys:
     async def current_secret(self, device_id: str) -> bytes | None:
         secrets = await self.active_and_previous(device_id)
         return secrets[0] if secrets else None
+
+
+class RecentDeviceKeys:
+    """DeviceKeys for the command path, remembered for a second per device.
+
+    Every command reads the device's profile and secrets; re-reading (and re-opening the sealed
+    secrets) at most once a second is what keeps that off the database. A rotation or revocation
+    shows here within the second: a revoked device is refused earlier by the command gates, and a
+    rotated-out secret still verifies during the grace period.
+    """
+
+    def __init__(self, keys: DeviceKeys) -> None:
+        self._keys = keys
+        self._profiles: TtlMemo[str, DeviceProfile | None] = TtlMemo()
+        self._secrets: TtlMemo[str, list[bytes]] = TtlMemo()
+
+    async def profile(self, device_id: str) -> DeviceProfile | None:
+        return await self._profiles.get(device_id, lambda: self._keys.profile(device_id))
+
+    async def active_and_previous(self, device_id: str) -> list[bytes]:
+        return await self._secrets.get(device_id, lambda: self._keys.active_and_previous(device_id))

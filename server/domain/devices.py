@@ -20,6 +20,7 @@ from server.domain import fields, manifests
 from server.domain.command_ports import AuditTrail
 from server.domain.device_secrets import SecretBox, new_device_secret
 from server.domain.lookups import count, device_in_tenant, home_in_tenant, room_in_home, room_in_tenant
+from server.domain.memo import TtlMemo
 from server.domain.presence import Presence
 from server.domain.protocols import DEFAULT_PROFILE, parse_profile, parse_public_key
 from server.errors import Code, HxtpError
@@ -90,6 +91,8 @@ class Devices:
     ) -> None:
         self._db = database
         self._audit = audit
+        # Commands read the device two or three times per call; writes here forget it at once.
+        self._memo: TtlMemo[tuple[str, str], Device] = TtlMemo()
         self._box = box
         self._presence = presence
         self._api_base_url = api_base_url
@@ -197,8 +200,14 @@ class Devices:
         return devices, total
 
     async def get(self, tenant_id: str, device_id: str) -> DeviceView:
+        # The row is memoised, the view is not: whether the device is live comes from presence now.
+        return self._view(
+            await self._memo.get((tenant_id, device_id), lambda: self._load(tenant_id, device_id))
+        )
+
+    async def _load(self, tenant_id: str, device_id: str) -> Device:
         async with self._db.session() as session:
-            return self._view(await device_in_tenant(session, tenant_id, device_id))
+            return await device_in_tenant(session, tenant_id, device_id)
 
     async def rotate(self, tenant_id: str, device_id: str) -> tuple[str, int]:
         """A new secret and its key version; the previous one stays valid for the grace period."""
@@ -234,6 +243,7 @@ class Devices:
                 await session.commit()
             except IntegrityError:
                 raise HxtpError(Code.CONFLICT, "The device secret was rotated concurrently; retry") from None
+        self._memo.forget((tenant_id, device_id))
         await self._audit.append(
             "safety_key_rotation", tenant_id=tenant_id, device_id=device_id, details={"key_version": version}
         )
@@ -266,4 +276,5 @@ class Devices:
             device.updated_at = device.revoked_at
             session.add(device)
             await session.commit()
+        self._memo.forget((tenant_id, device_id))
         await self._audit.append("device_revoked", tenant_id=tenant_id, device_id=device_id)

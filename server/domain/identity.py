@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.domain.memo import TtlMemo
 from server.domain.principal import Principal, Role
 from server.domain.rate_limits import DEFAULT_TIER, TIERS
 from server.errors import Code, HxtpError
@@ -23,6 +24,17 @@ from server.storage.models import Tenant, User
 _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 OWNER_ROLES = ("owner", "admin", "user", "viewer")
+
+
+@dataclass(frozen=True)
+class _UserFacts:
+    """What the database says of a credential's user: found, current tenant and role, tier."""
+
+    found: bool
+    tenant_id: str | None
+    role: Role | None
+    email: str | None
+    tier: str = DEFAULT_TIER
 
 
 @dataclass(frozen=True)
@@ -58,26 +70,39 @@ def tenant_name(name: str) -> str:
 class Identity:
     def __init__(self, database: Database) -> None:
         self._db = database
+        # Every authenticated call reads the user and tenant; a second-long memo spares the database
+        # (writes below forget it at once; other replicas' writes show within the TTL).
+        self._memo: TtlMemo[tuple[str, str | None], _UserFacts] = TtlMemo()
 
     # ---------------------------------------------------------------- per request
 
+    async def _facts(self, user_id: str, tenant_id: str | None) -> _UserFacts:
+        async with self._db.session() as session:
+            user = await session.get(User, user_id)
+            facts = _UserFacts(
+                found=user is not None,
+                tenant_id=user.tenant_id if user is not None else tenant_id,
+                role=(Role.parse(user.role) if user.tenant_id else Role.NONE) if user is not None else None,
+                email=user.email if user is not None else None,
+            )
+            tenant = await session.get(Tenant, facts.tenant_id) if facts.tenant_id else None
+        return replace(facts, tier=tenant.tier if tenant is not None else DEFAULT_TIER)
+
     async def refresh(self, principal: Principal) -> Principal:
         """The principal with the user's current tenant and role, and the tenant's tier."""
-        async with self._db.session() as session:
-            user = await session.get(User, principal.user_id)
-            if user is not None:
-                current = Role.parse(user.role) if user.tenant_id else Role.NONE
-                # Same tenant: never more than the credential was issued with (a token minted for
-                # an API key keeps that key's role). A new tenant (registered since): its role.
-                same_tenant = user.tenant_id == principal.tenant_id
-                principal = replace(
-                    principal,
-                    tenant_id=user.tenant_id,
-                    role=min(current, principal.role) if same_tenant else current,
-                    email=user.email,
-                )
-            tenant = await session.get(Tenant, principal.tenant_id) if principal.tenant_id else None
-        return replace(principal, tier=tenant.tier if tenant is not None else DEFAULT_TIER)
+        key = (principal.user_id, principal.tenant_id)
+        facts = await self._memo.get(key, lambda: self._facts(principal.user_id, principal.tenant_id))
+        if facts.found and facts.role is not None:
+            # Same tenant: never more than the credential was issued with (a token minted for
+            # an API key keeps that key's role). A new tenant (registered since): its role.
+            same_tenant = facts.tenant_id == principal.tenant_id
+            principal = replace(
+                principal,
+                tenant_id=facts.tenant_id,
+                role=min(facts.role, principal.role) if same_tenant else facts.role,
+                email=facts.email or principal.email,
+            )
+        return replace(principal, tier=facts.tier)
 
     async def me(self, principal: Principal) -> Me:
         async with self._db.session() as session:
@@ -112,6 +137,7 @@ class Identity:
             user.tenant_id, user.role = tenant.id, Role.OWNER.label
             session.add(user)
             await session.commit()
+            self._memo.clear()
             return tenant.id, user.id
 
     @staticmethod
@@ -133,6 +159,7 @@ class Identity:
             found.tier = tier
             session.add(found)
             await session.commit()
+            self._memo.clear()
             return found
 
     # ---------------------------------------------------------------- users (CLI, IdP)
@@ -159,6 +186,7 @@ class Identity:
                 user.tenant_id, user.role = tenant_row.id, wanted.label
             session.add(user)
             await session.commit()
+            self._memo.clear()
             return self._principal(user, tenant_row.tier if tenant_row is not None else DEFAULT_TIER)
 
     async def principal_for_email(self, email: str) -> Principal:
@@ -185,11 +213,13 @@ class Identity:
                     user.external_subject = subject
                     session.add(user)
                     await session.commit()
+                    self._memo.clear()
             if user is None:
                 user = User(email=normalise_email(email) if email else f"{subject}@idp.invalid")
                 user.external_subject = subject
                 session.add(user)
                 await session.commit()
+                self._memo.clear()
             tenant = await session.get(Tenant, user.tenant_id) if user.tenant_id else None
         return self._principal(user, tenant.tier if tenant is not None else DEFAULT_TIER)
 

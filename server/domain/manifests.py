@@ -25,6 +25,7 @@ import ext
 from server.domain import capability_catalog, fields
 from server.domain.command_ports import AuditTrail
 from server.domain.lookups import device_in_tenant
+from server.domain.memo import TtlMemo
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import DeviceManifest
@@ -175,6 +176,8 @@ class Manifests:
     def __init__(self, database: Database, audit: AuditTrail) -> None:
         self._db = database
         self._audit = audit
+        # Which version is current, re-read at most once a second per device (commands ask each call).
+        self._current: TtlMemo[tuple[str, str], dict[str, CompiledAction]] = TtlMemo()
         # device id -> (manifest version, compiled actions): one entry per device, replaced on a new version.
         self._compiled: dict[str, tuple[int, dict[str, CompiledAction]]] = {}
 
@@ -218,6 +221,7 @@ class Manifests:
                 await session.commit()
             except IntegrityError:
                 raise HxtpError(Code.CONFLICT, "The manifest changed concurrently; retry") from None
+        self._current.forget((tenant_id, device_id))
         await self._audit.append(
             "MANIFEST_UPDATE",
             tenant_id=tenant_id,
@@ -228,6 +232,9 @@ class Manifests:
 
     async def compiled(self, tenant_id: str, device_id: str) -> dict[str, CompiledAction]:
         """The current manifest as action -> entry + params validator, compiled once per version."""
+        return await self._current.get((tenant_id, device_id), lambda: self._compile(tenant_id, device_id))
+
+    async def _compile(self, tenant_id: str, device_id: str) -> dict[str, CompiledAction]:
         manifest = await self.get(tenant_id, device_id)
         cached = self._compiled.get(device_id)
         if cached is not None and cached[0] == manifest.version:

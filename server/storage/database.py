@@ -38,6 +38,9 @@ def _sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
+_SQLITE_POOL_TIMEOUT_S = 30.0
+
+
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Per connection, because SQLite forgets foreign_keys (and busy_timeout) on every new connection.
     # WAL lets readers proceed while one writer commits; it is persistent but cheap to re-assert.
@@ -61,7 +64,10 @@ def create_engine_for(url: str) -> AsyncEngine:
         database_file = _sqlite_file(parsed)
         if database_file is not None:
             database_file.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed)
+        # One connection: SQLite has a single writer, and several connections contending for it wait
+        # in SQLite's busy handler (sleeps of up to 100 ms), while one connection makes callers queue
+        # in the pool, on the event loop, and lets each write go through at once.
+        engine = create_async_engine(parsed, pool_size=1, max_overflow=0, pool_timeout=_SQLITE_POOL_TIMEOUT_S)
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
