@@ -21,7 +21,7 @@ lint: build
 	$(VENV)/bin/ruff check server gateway ext tests bench setup.py
 	$(VENV)/bin/mypy server gateway ext
 	rm -rf .build/protodeps && mkdir -p .build/protodeps/google/api
-	cp $$($(PY) -c 'import google.api, os; print(os.path.dirname(google.api.__file__))')/{annotations,http,httpbody}.proto \
+	cp $$($(PY) -c 'import os, google.api.annotations_pb2 as a; print(os.path.dirname(a.__file__))')/{annotations,http,httpbody}.proto \
 	  .build/protodeps/google/api/
 	$(VENV)/bin/buf lint
 

@@ -18,6 +18,7 @@ from server.domain.command_ports import AuditTrail, Dispatcher, EventBus
 from server.domain.devices import Devices
 from server.domain.dry_run import DryRunTokens, PendingCommand
 from server.domain.manifests import CompiledAction, Manifests
+from server.domain.quota import take_quota
 from server.errors import Code, HxtpError
 
 # Message types of the wire protocol itself: never commands a person may send.
@@ -112,6 +113,7 @@ class CommandGates:
         if safety_class == "restricted":
             raise HxtpError(Code.RESTRICTED_ACTION, f"{request.action} is restricted to people on the device")
         params = _validated(compiled, request.params)
+        await take_quota()  # the tenant's request quota, at this step of the gate order
         await self._limiter.take(request.tenant_id, request.device_id, critical=safety_class == "critical")
         return Admitted(request, params, safety_class)
 

@@ -1,7 +1,8 @@
 """The one chain every RPC traverses, native gRPC and in-process gateway calls alike:
 
 authenticate -> CSRF (cookie sessions, mutating methods) -> device lookup (methods flagged
-`device_lookup_first`: 404 before anything else) -> tenant -> role -> scope -> rate limit ->
+`device_lookup_first`: 404 before anything else) -> tenant -> role -> scope -> rate limit (for
+command routes deferred to the gates' own rate-limit step, server/domain/quota.py) ->
 servicer -> error funnel (+ metrics, request id, X-RateLimit-* headers).
 
 It is applied by wrapping each servicer method once at start-up with that method's policy (read
@@ -22,6 +23,7 @@ from prometheus_client import Counter, Histogram
 from hxtp.cloud.v1 import options_pb2
 from server.domain.authentication import Authenticator
 from server.domain.principal import Credential, Principal, Role
+from server.domain.quota import defer_quota
 from server.domain.rate_limits import RateLimiter, limit_for
 from server.domain.resources import DeviceDirectory, NoDevices
 from server.domain.sessions import MUTATING_METHODS, csrf_matches
@@ -80,6 +82,7 @@ class Chain:
         self, policy: Any, metadata: dict[str, str], request: Any, headers: Headers
     ) -> Principal | None:
         """Everything decided before the servicer runs; raises HxtpError to refuse."""
+        defer_quota(None)
         if policy.auth != options_pb2.AUTH_MODE_UNSPECIFIED:
             principal = await self._authenticator.authenticate_optional(metadata)
             if principal is not None:
@@ -97,7 +100,11 @@ class Chain:
             raise HxtpError(Code.FORBIDDEN, f"Requires role {Role(policy.min_role).label} or higher")
         if not principal.has_scope(policy.scope):
             raise HxtpError(Code.FORBIDDEN, f"API key lacks scope {policy.scope}")
-        await self._limit(policy, principal, headers)
+        if policy.device_lookup_first:
+            # Command routes take the quota at their own rate-limit gate, after validation.
+            defer_quota(lambda: self._limit(policy, principal, headers))
+        else:
+            await self._limit(policy, principal, headers)
         return principal
 
     async def _lookup_device(self, principal: Principal, device_id: str) -> None:

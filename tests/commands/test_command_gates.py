@@ -199,3 +199,25 @@ async def test_secret_rotation_revocation_and_manifest_changes_are_audited(fleet
     ]
     assert all(r.user_id == "user-1" and r.tenant_id == fleet.tenant_id for r in rows)
     assert (await fleet.app.audit.verify()).intact
+
+
+async def test_tenant_quota_is_taken_after_validation(tmp_path: object) -> None:
+    from tests.commands.conftest import _fleet
+
+    async for fleet in _fleet(tmp_path, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000"):  # type: ignore[arg-type]
+        device, _ = await fleet.device_on_mqtt("light")
+        url = f"/api/v1/device/{device.device_id}/command"
+        statuses = []
+        for _ in range(70):  # the free tier allows 60 requests a minute, registration included
+            statuses.append((await fleet.post(url, {"action": "light_on"})).status_code)
+            if statuses[-1] == 429:
+                break
+        assert statuses[-1] == 429 and set(statuses[:-1]) == {202}
+        # The contract's order: a bad request is told so, not that the tenant is over its quota.
+        invalid = await fleet.post(url, {"action": "light_brightness", "params": {"brightness": 500}})
+        assert (invalid.status_code, invalid.json()["error"]) == (400, "PARAMS_INVALID")
+        missing = await fleet.post(url, {"action": "dance"})
+        assert missing.json()["error"] == "ACTION_NOT_IN_MANIFEST"
+        limited = await fleet.post(url, {"action": "light_on"})
+        assert limited.status_code == 429 and "retry-after" in limited.headers
+        assert "x-ratelimit-limit" in limited.headers
