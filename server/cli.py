@@ -19,7 +19,15 @@ def _serve(settings: Settings) -> int:
 
     async def main() -> None:
         app = Application(settings)
-        await app.start()
+        try:
+            await app.start()
+        except OSError as error:
+            # Nearly always a port another program holds: say which settings choose the ports.
+            await app.stop()
+            raise SystemExit(
+                f"cannot start: {error}. The ports come from HXTP_HTTP_PORT, "
+                "HXTP_GRPC_PORT and HXTP_EMBEDDED_MQTT_PORT; is another HxTP Cloud already running?"
+            ) from None
         host = settings.http_host
         print(f"HxTP Cloud is up: http://{host}:{app.ports.http}/api/v1/status", flush=True)
         print(
@@ -130,6 +138,10 @@ def _configure_logging(level: str) -> None:
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler])
+    # Libraries that narrate their internals at INFO (plugin set-up, state machines, each migration
+    # step) speak only when something is wrong; the server's own lines say what happened.
+    for chatty in ("alembic", "amqtt", "transitions", "gmqtt"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
 
 
 def main(argv: list[str] | None = None) -> int:
