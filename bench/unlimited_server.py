@@ -8,6 +8,9 @@ free tier's quota; nothing else differs from `python -m server serve`.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.cli import main
 from server.domain import rate_limits

@@ -39,6 +39,20 @@ _INT_TYPES = {
     F.TYPE_SFIXED64,
 }
 _FLOAT_TYPES = {F.TYPE_DOUBLE, F.TYPE_FLOAT}
+# What each integer type can hold: a JSON number outside it is the client's error (400), not ours.
+_INT_RANGES: dict[int, tuple[int, int]] = {
+    **dict.fromkeys((F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32), (-(2**31), 2**31 - 1)),
+    **dict.fromkeys((F.TYPE_UINT32, F.TYPE_FIXED32), (0, 2**32 - 1)),
+    **dict.fromkeys((F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64), (-(2**63), 2**63 - 1)),
+    **dict.fromkeys((F.TYPE_UINT64, F.TYPE_FIXED64), (0, 2**64 - 1)),
+}
+
+
+def _in_range(field: FieldDescriptor, value: int, where: str) -> int:
+    low, high = _INT_RANGES[field.type]
+    if not low <= value <= high:
+        raise BindError(where, f"must be between {low} and {high}")
+    return value
 _STRUCT = "google.protobuf.Struct"
 _VALUE = "google.protobuf.Value"
 _LIST_VALUE = "google.protobuf.ListValue"
@@ -235,7 +249,7 @@ def convert_scalar(field: FieldDescriptor, value: Any, where: str) -> Any:
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise BindError(where, "must be an integer")
-        return value
+        return _in_range(field, value, where)
     if kind in _FLOAT_TYPES:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise BindError(where, "must be a number")
@@ -275,8 +289,10 @@ def convert_text(field: FieldDescriptor, text: str, where: str) -> Any:
         raise BindError(where, "must be true or false")
     if kind in _INT_TYPES:
         try:
-            return int(text)
+            return _in_range(field, int(text), where)
         except ValueError as error:
+            if isinstance(error, BindError):
+                raise
             raise BindError(where, "must be an integer") from error
     if kind in _FLOAT_TYPES:
         try:

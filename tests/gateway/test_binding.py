@@ -157,3 +157,20 @@ async def test_multipart_upload_binds_file_and_text_parts(
     request = transport.last.request
     assert request.firmware == image  # type: ignore[attr-defined]
     assert (request.version, request.device_type) == ("1.2.3", "esp32")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "field"),
+    [
+        ("GET", "/api/v1/devices", {"params": {"offset": "2147483648"}}, "offset"),
+        ("GET", "/api/v1/devices", {"params": {"limit": "-2147483649"}}, "limit"),
+        ("POST", "/api/v1/firmware/release", {"json": {"size": 2**63}}, "size"),
+        ("PUT", "/api/v1/devices/d/manifest", {"json": {"capabilities": [{"id": 2**31}]}}, "capabilities[0].id"),
+    ],
+)
+async def test_integers_out_of_their_type_range_are_400(
+    client: httpx.AsyncClient, method: str, path: str, kwargs: dict[str, object], field: str
+) -> None:
+    response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field and "between" in response.json()["error"]
