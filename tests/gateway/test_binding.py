@@ -165,7 +165,12 @@ async def test_multipart_upload_binds_file_and_text_parts(
         ("GET", "/api/v1/devices", {"params": {"offset": "2147483648"}}, "offset"),
         ("GET", "/api/v1/devices", {"params": {"limit": "-2147483649"}}, "limit"),
         ("POST", "/api/v1/firmware/release", {"json": {"size": 2**63}}, "size"),
-        ("PUT", "/api/v1/devices/d/manifest", {"json": {"capabilities": [{"id": 2**31}]}}, "capabilities[0].id"),
+        (
+            "PUT",
+            "/api/v1/devices/d/manifest",
+            {"json": {"capabilities": [{"id": 2**31}]}},
+            "capabilities[0].id",
+        ),
     ],
 )
 async def test_integers_out_of_their_type_range_are_400(
