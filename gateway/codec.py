@@ -40,7 +40,7 @@ _INT_TYPES = {
 }
 _FLOAT_TYPES = {F.TYPE_DOUBLE, F.TYPE_FLOAT}
 # What each integer type can hold: a JSON number outside it is the client's error (400), not ours.
-_INT_RANGES: dict[int, tuple[int, int]] = {
+INTEGER_RANGES: dict[int, tuple[int, int]] = {
     **dict.fromkeys((F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32), (-(2**31), 2**31 - 1)),
     **dict.fromkeys((F.TYPE_UINT32, F.TYPE_FIXED32), (0, 2**32 - 1)),
     **dict.fromkeys((F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64), (-(2**63), 2**63 - 1)),
@@ -49,10 +49,12 @@ _INT_RANGES: dict[int, tuple[int, int]] = {
 
 
 def _in_range(field: FieldDescriptor, value: int, where: str) -> int:
-    low, high = _INT_RANGES[field.type]
+    low, high = INTEGER_RANGES[field.type]
     if not low <= value <= high:
         raise BindError(where, f"must be between {low} and {high}")
     return value
+
+
 _STRUCT = "google.protobuf.Struct"
 _VALUE = "google.protobuf.Value"
 _LIST_VALUE = "google.protobuf.ListValue"

@@ -6,7 +6,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from gateway.codec import codec_for
+from gateway.codec import INTEGER_RANGES, codec_for
 from gateway.routes import Route, Router
 
 F = FieldDescriptor
@@ -60,10 +60,14 @@ class _Schemas:
         kind = field.type
         if kind == F.TYPE_MESSAGE:
             return self.message(field.message_type)
-        if kind in _INTEGER:
-            return {"type": "integer", "format": "int32"}
-        if kind in _INTEGER64:
-            return {"type": "integer", "format": "int64"}
+        if kind in _INTEGER or kind in _INTEGER64:
+            low, high = INTEGER_RANGES[kind]
+            return {
+                "type": "integer",
+                "format": "int32" if kind in _INTEGER else "int64",
+                "minimum": low,
+                "maximum": high,
+            }
         if kind in (F.TYPE_DOUBLE, F.TYPE_FLOAT):
             return {"type": "number"}
         if kind == F.TYPE_BOOL:
