@@ -125,12 +125,17 @@ class InboundPipeline:
         if framed is not None and framed != expected_frame:
             raise HxtpRejection(Reason.FRAME_TYPE_INVALID, "frame type disagrees with message_type")
         # 1. version
-        version = ext.check_version(envelope.get("version", envelope.get("protocol_version")),
-                                    profiles.ACCEPTED_VERSIONS)
+        version = ext.check_version(
+            envelope.get("version", envelope.get("protocol_version")), profiles.ACCEPTED_VERSIONS
+        )
         # 2. time window
         timestamp = ext.wire_int(envelope.get("timestamp"), "timestamp")
-        ext.check_timestamp(timestamp, self._clock_ms(), max_age_s=self._limits.max_age_s,
-                            max_future_s=self._limits.max_future_s)
+        ext.check_timestamp(
+            timestamp,
+            self._clock_ms(),
+            max_age_s=self._limits.max_age_s,
+            max_future_s=self._limits.max_future_s,
+        )
         # 3. nonce, per device: this process first, then across replicas
         nonce = envelope.get("nonce")
         self._nonces.remember(topic_device, nonce)
@@ -212,7 +217,10 @@ def _parse(body: bytes) -> dict[str, Any]:
 
 
 def _verify_signature(
-    variants: tuple[str, ...], envelope: dict[str, Any], raw_params: bytes | None, entry: _Entry,
+    variants: tuple[str, ...],
+    envelope: dict[str, Any],
+    raw_params: bytes | None,
+    entry: _Entry,
     device: LinkDevice,
 ) -> str:
     """The variant whose signature verified; the last variant's rejection otherwise."""
@@ -233,8 +241,9 @@ def _verify_signature(
     raise failure
 
 
-def _cross_check(envelope: dict[str, Any], device: LinkDevice, topic_tenant: str, topic_device: str,
-                 channel: str) -> None:
+def _cross_check(
+    envelope: dict[str, Any], device: LinkDevice, topic_tenant: str, topic_device: str, channel: str
+) -> None:
     tenant = envelope.get("tenant_id", "")
     if envelope.get("device_id") != topic_device:
         raise HxtpRejection(TOPIC_MISMATCH, "envelope device_id differs from the topic's")

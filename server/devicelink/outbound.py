@@ -121,8 +121,16 @@ class OutboundLink:
         key = ext.HmacKey(keys[0]) if keys else None
         topic = ext.device_topic(device.tenant_id, device.device_id, _CHANNEL[message_type])
         build = _Builder(
-            device, outbound, key, self._signer, self.client_id, message_type, params, extra,
-            self._message_ids(), self._nonces,
+            device,
+            outbound,
+            key,
+            self._signer,
+            self.client_id,
+            message_type,
+            params,
+            extra,
+            self._message_ids(),
+            self._nonces,
         )
         # Size first, with the widest sequence number: a refused message must not burn a number.
         widest = build.payload(_WIDEST_SEQUENCE, self._clock_ms())
@@ -204,4 +212,3 @@ class _Builder:
         if not self._outbound.framed:
             return body
         return ext.encode_frame(ext.frame_type_for(self._message_type), body)
-

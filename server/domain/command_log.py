@@ -113,9 +113,11 @@ class CommandLog:
                 session.add(row)
             await session.commit()
 
-    async def history(self, tenant_id: str, device_id: str, limit: int) -> list[CommandView]:
+    async def history(self, tenant_id: str, device_id: str, limit: int, offset: int = 0) -> list[CommandView]:
         if limit < 0 or limit > MAX_HISTORY:
             raise HxtpError(Code.BAD_REQUEST, f"limit must be between 0 and {MAX_HISTORY}", field="limit")
+        if offset < 0:
+            raise HxtpError(Code.BAD_REQUEST, "offset must not be negative", field="offset")
         await self._devices.get(tenant_id, device_id)
         async with self._db.session() as session:
             rows = list(
@@ -123,6 +125,7 @@ class CommandLog:
                     select(Command)
                     .where(Command.tenant_id == tenant_id, Command.device_id == device_id)
                     .order_by(col(Command.created_at).desc(), col(Command.id).desc())
+                    .offset(offset)
                     .limit(limit or DEFAULT_HISTORY)
                 )
             )

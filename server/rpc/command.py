@@ -110,7 +110,7 @@ class CommandServicer:
 
     async def ListDeviceCommands(self, request: Any, context: Any) -> command_pb2.ListDeviceCommandsResponse:
         tenant_id, _ = _caller()
-        views = await self._log.history(tenant_id, request.device_id, request.limit)
+        views = await self._log.history(tenant_id, request.device_id, request.limit, request.offset)
         return command_pb2.ListDeviceCommandsResponse(commands=[command_record(v) for v in views])
 
     async def GetCommand(self, request: Any, context: Any) -> command_pb2.CommandRecord:

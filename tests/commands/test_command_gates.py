@@ -130,6 +130,16 @@ async def test_history_newest_first_and_get_command(fleet: Fleet) -> None:
         and first["timestamp"] == first["created_at"]
         and first["params"] == {}
     )
+    page = await fleet.http.get(
+        f"/api/v1/devices/{device.device_id}/commands",
+        params={"limit": 1, "offset": 1},
+        headers=fleet.headers(),
+    )
+    assert [c["id"] for c in page.json()["commands"]] == [ids[0]]
+    bad = await fleet.http.get(
+        f"/api/v1/devices/{device.device_id}/commands", params={"offset": -1}, headers=fleet.headers()
+    )
+    assert bad.status_code == 400 and bad.json()["field"] == "offset"
     one = await fleet.http.get(f"/api/v1/commands/{ids[0]}", headers=fleet.headers())
     assert one.status_code == 200 and one.json()["action"] == "light_on"
     other_tenant = Fleet(fleet.app, fleet.http)
