@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-from prometheus_client import REGISTRY  # noqa: E402
+import httpx
+from prometheus_client import REGISTRY
 
-from server.app import Application  # noqa: E402
-from server.config import Settings  # noqa: E402
-from server.domain import rate_limits  # noqa: E402
-from server.domain.principal import Principal, Role  # noqa: E402
-from tests.devicelink.firmware import FirmwareDevice  # noqa: E402
+from server.app import Application
+from server.config import Settings
+from server.domain import rate_limits
+from server.domain.principal import Principal, Role
+from tests.devicelink.firmware import FirmwareDevice
 
 DEVICES = 100
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20000"))
