@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_http import ROOT, free_port, measure_empty_handler, start_server, wrk
+from bench.bench_http import ROOT, free_port, measure_empty_handler, server_env, start_server, wrk
 
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
@@ -119,17 +119,9 @@ def main() -> int:
     empty = measure_empty_handler(env)
     with tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
-        server_env = {
-            **env,
-            "HXTP_DATA_DIR": data_dir,
-            "HXTP_HTTP_PORT": str(port),
-            "HXTP_GRPC_PORT": "-1",
-            "HXTP_EMBEDDED_MQTT_PORT": str(free_port()),
-            "HXTP_LOG_LEVEL": "warning",
-            "HXTP_DEVICE_COMMANDS_PER_MINUTE": "1000000000",
-        }
-        token = _owner_token(server_env)
-        process = start_server([sys.executable, "bench/unlimited_server.py"], server_env, port)
+        environment = server_env(env, data_dir, port, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000")
+        token = _owner_token(environment)
+        process = start_server([sys.executable, "bench/unlimited_server.py"], environment, port)
         try:
             home = _post(port, "/api/v1/homes", token, {"home_name": "Bench"})
             device = _post(

@@ -66,6 +66,19 @@ def start_server(command: list[str], env: dict[str, str], port: int) -> subproce
     return process
 
 
+def server_env(env: dict[str, str], data_dir: str, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a benchmarked server: embedded defaults in `data_dir`, HTTP on `port`."""
+    return {
+        **env,
+        "HXTP_DATA_DIR": data_dir,
+        "HXTP_HTTP_PORT": str(port),
+        "HXTP_GRPC_PORT": "-1",
+        "HXTP_EMBEDDED_MQTT_PORT": str(free_port()),
+        "HXTP_LOG_LEVEL": "warning",
+        **extra,
+    }
+
+
 def measure_empty_handler(env: dict[str, str]) -> dict[str, float]:
     port = free_port()
     process = start_server(
@@ -112,15 +125,8 @@ def main() -> int:
     empty = measure_empty_handler(env)
     with tempfile.TemporaryDirectory() as data_dir:
         gateway_port = free_port()
-        server_env = {
-            **env,
-            "HXTP_DATA_DIR": data_dir,
-            "HXTP_HTTP_PORT": str(gateway_port),
-            "HXTP_GRPC_PORT": "-1",
-            "HXTP_EMBEDDED_MQTT_PORT": str(free_port()),
-            "HXTP_LOG_LEVEL": "warning",
-        }
-        status = _run([python, "-m", "server", "serve"], server_env, gateway_port, "/api/v1/status")
+        environment = server_env(env, data_dir, gateway_port)
+        status = _run([python, "-m", "server", "serve"], environment, gateway_port, "/api/v1/status")
     print(f"duration {DURATION}, {CONNECTIONS} connections, server on core 0, wrk on core 1")
     for name, result in (("empty ASGI handler", empty), ("GET /api/v1/status (gateway+chain)", status)):
         print(

@@ -65,6 +65,16 @@ def _categories() -> manifest_pb2.ListDeviceTypesResponse:
     return manifest_pb2.ListDeviceTypesResponse(categories=categories)
 
 
+def _stored(m: ManifestView) -> dict[str, Any]:
+    """The fields every answer about one stored manifest version carries."""
+    return {
+        "device_id": m.device_id,
+        "tenant_id": m.tenant_id,
+        "version": m.version,
+        "capabilities": _capabilities(m),
+    }
+
+
 class ManifestServicer:
     def __init__(self, manifests: Manifests) -> None:
         self._manifests = manifests
@@ -80,33 +90,19 @@ class ManifestServicer:
 
     async def GetDeviceManifest(self, request: Any, context: Any) -> manifest_pb2.GetDeviceManifestResponse:
         m = await self._manifests.get(tenant(), request.device_id)
-        return manifest_pb2.GetDeviceManifestResponse(
-            device_id=m.device_id, tenant_id=m.tenant_id, version=m.version, capabilities=_capabilities(m)
-        )
+        return manifest_pb2.GetDeviceManifestResponse(**_stored(m))
 
     async def CreateDeviceManifest(
         self, request: Any, context: Any
     ) -> manifest_pb2.CreateDeviceManifestResponse:
         m = await self._manifests.create(tenant(), request.device_id, _entries(request.capabilities))
-        return manifest_pb2.CreateDeviceManifestResponse(
-            status="created",
-            device_id=m.device_id,
-            tenant_id=m.tenant_id,
-            version=m.version,
-            capabilities=_capabilities(m),
-        )
+        return manifest_pb2.CreateDeviceManifestResponse(status="created", **_stored(m))
 
     async def UpdateDeviceManifest(
         self, request: Any, context: Any
     ) -> manifest_pb2.UpdateDeviceManifestResponse:
         m = await self._manifests.update(tenant(), request.device_id, _entries(request.capabilities))
-        return manifest_pb2.UpdateDeviceManifestResponse(
-            status="updated",
-            device_id=m.device_id,
-            tenant_id=m.tenant_id,
-            version=m.version,
-            capabilities=_capabilities(m),
-        )
+        return manifest_pb2.UpdateDeviceManifestResponse(status="updated", **_stored(m))
 
     async def ListDeviceManifestHistory(
         self, request: Any, context: Any
