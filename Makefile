@@ -43,6 +43,7 @@ $(BUILD_STAMP): $(VENV)/.installed setup.py $(PROTOS) $(EXT_SOURCES)
 	rm -rf hxtp
 	$(PY) setup.py --quiet build_protos
 	$(PY) setup.py --quiet build_ext --inplace
+	PYTHONWARNINGS=ignore HXTP_EDITABLE_INSTALL=1 $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	mkdir -p .build && touch $@
 
 lock:

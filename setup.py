@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from setuptools import Command, Extension, setup
+from setuptools import Command, Extension, find_packages, setup
 
 ROOT = Path(__file__).resolve().parent
 PROTO_ROOT = ROOT / "protos"
@@ -67,7 +67,9 @@ if __name__ == "__main__":
     setup(
         name="hxtp-cloud",
         version="1.0.0",
-        packages=[],
-        ext_modules=_extensions() if (ROOT / "ext" / "_hotpath.pyx").exists() else [],
+        # The project installs into the venv in editable mode (`make build`), so `hxtp-cloud` and the
+        # packages resolve to this tree; the extension is compiled in place once, by build_ext.
+        packages=find_packages(include=["server*", "gateway*", "ext*", "hxtp*"]),
+        ext_modules=[] if os.environ.get("HXTP_EDITABLE_INSTALL") else _extensions(),
         cmdclass={"build_protos": BuildProtos},
     )

@@ -1,4 +1,4 @@
-"""Every vector of shared/spec/hxtp_vectors.json, replayed on both twins.
+"""Every vector of tests/data/hxtp_vectors.json, replayed on both twins.
 
 Each vector group has one checker. A checker reads expected values through `Expected`, which records
 what it read; afterwards the test demands that every expected key was either checked or is listed in
