@@ -23,8 +23,8 @@ from prometheus_client import REGISTRY
 
 from server.app import Application
 from server.config import Settings
-from server.domain import rate_limits
-from server.domain.principal import Principal, Role
+from server.domain.identity import rate_limits
+from server.domain.identity.principal import Principal, Role
 from tests.devicelink.firmware import FirmwareDevice
 
 DEVICES = 100

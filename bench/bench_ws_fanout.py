@@ -42,8 +42,8 @@ TENANT = "bench-tenant"
 async def _serve(data_dir: str) -> None:
     from server.app import Application
     from server.config import Settings
-    from server.domain import rate_limits
-    from server.domain.principal import Principal, Role
+    from server.domain.identity import rate_limits
+    from server.domain.identity.principal import Principal, Role
 
     # Opening a stream is a request, counted against the tenant's per-minute quota (contract §7.3:
     # free 60, pro 300). A thousand opens in seconds would be refused by design, so this benchmark

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.cli import main
-from server.domain import rate_limits
+from server.domain.identity import rate_limits
 
 rate_limits.TIERS[rate_limits.DEFAULT_TIER] = 1_000_000_000
 

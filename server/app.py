@@ -31,35 +31,35 @@ from server.devicelink.dispatch import LinkDispatcher
 from server.devicelink.inbound import InboundPipeline, Limits
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
-from server.domain.audit import AuditLog
-from server.domain.bootstrap import Bootstrap, BootstrapAnswer
-from server.domain.broker_access import BrokerAccess
-from server.domain.cognition import Cognition
-from server.domain.command_acks import CommandAcks
-from server.domain.command_limits import CommandLimits, DeviceCommandLimiter
-from server.domain.command_log import CommandLog
-from server.domain.command_outcomes import CachedOutcomes
-from server.domain.commands import CommandGates, DryRunPolicy
-from server.domain.device_keys import DeviceKeys, RecentDeviceKeys
-from server.domain.device_messages import DeviceMessages
-from server.domain.device_secrets import SecretBox
-from server.domain.devices import Devices
-from server.domain.dry_run import DryRunTokens
+from server.domain.audit.log import AuditLog
+from server.domain.catalog.manifests import Manifests
+from server.domain.cognition.proposals import Cognition
+from server.domain.commands.acks import CommandAcks
+from server.domain.commands.dry_run import DryRunTokens
+from server.domain.commands.fanout import FanOut
+from server.domain.commands.gates import CommandGates, DryRunPolicy
+from server.domain.commands.history import CommandLog
+from server.domain.commands.intents import Intents
+from server.domain.commands.limits import CommandLimits, DeviceCommandLimiter
 from server.domain.events import EventBus
-from server.domain.fanout import FanOut
-from server.domain.firmware import FirmwareReleases
-from server.domain.firmware_signing import ReleaseSigner
-from server.domain.groups import Groups
+from server.domain.firmware.releases import FirmwareReleases
+from server.domain.firmware.signing import ReleaseSigner
+from server.domain.fleet.devices import Devices
+from server.domain.fleet.groups import Groups
+from server.domain.fleet.homes import Homes
+from server.domain.fleet.presence import Presence
+from server.domain.fleet.secrets import SecretBox
 from server.domain.health import HealthMonitor
-from server.domain.homes import Homes
-from server.domain.identity_kit import IdentityKit, IdentitySettings
-from server.domain.intents import Intents
-from server.domain.manifests import Manifests
-from server.domain.outbound_sequence import OutboundSequence
-from server.domain.presence import Presence
-from server.domain.replay import ReplayGuard
+from server.domain.identity.kit import IdentityKit, IdentitySettings
+from server.domain.identity.tokens import TokenService
+from server.domain.link.bootstrap import Bootstrap, BootstrapAnswer
+from server.domain.link.broker_access import BrokerAccess
+from server.domain.link.keys import DeviceKeys, RecentDeviceKeys
+from server.domain.link.messages import DeviceMessages
+from server.domain.link.outcomes import CachedOutcomes
+from server.domain.link.replay import ReplayGuard
+from server.domain.link.sequence import OutboundSequence
 from server.domain.resources import FoundBy
-from server.domain.tokens import TokenService
 from server.keyfiles import load_or_create_secret
 from server.rpc.auth import AuthServicer
 from server.rpc.broker_auth import BrokerAuthServicer

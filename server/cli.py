@@ -61,8 +61,8 @@ def _migrate(settings: Settings) -> int:
 
 def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
     """users create / token / tenants set-tier: a fresh install is usable from the command line."""
-    from server.domain.identity import Identity
-    from server.domain.tokens import TokenService
+    from server.domain.identity.tokens import TokenService
+    from server.domain.identity.users import Identity
     from server.errors import HxtpError
     from server.keyfiles import load_or_create_secret
     from server.storage.database import Database
@@ -97,7 +97,7 @@ def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _audit_verify(settings: Settings) -> int:
     """Exit 0 with the row count when the chain is intact; 1 naming the first bad row otherwise."""
-    from server.domain.audit import AuditLog
+    from server.domain.audit.log import AuditLog
     from server.storage.database import Database
 
     async def verify() -> int:

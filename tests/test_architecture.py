@@ -121,4 +121,4 @@ def test_nothing_but_the_entry_point_imports_the_composition_root() -> None:
 def test_the_checker_sees_imports() -> None:
     # Guards the guard: if parsing silently found nothing, every rule above would pass vacuously.
     assert "gateway.transport" in _imports(ROOT / "gateway" / "app.py")
-    assert "server.errors" in _imports(ROOT / "server" / "domain" / "tokens.py")
+    assert "server.errors" in _imports(ROOT / "server" / "domain" / "identity" / "tokens.py")

@@ -1,4 +1,4 @@
-"""The GCRA rate limiter of server/domain/rate_limits.py on Redis, shared by every replica.
+"""The GCRA rate limiter of server/domain/identity/rate_limits.py on Redis, shared by every replica.
 
 The script is the same arithmetic as `rate_limits.gcra`, run atomically inside Redis on Redis' own
 clock (TIME), so replicas with skewed clocks still share one exact limit per tenant.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from server.domain.rate_limits import PERIOD_SECONDS, Decision
+from server.domain.identity.rate_limits import PERIOD_SECONDS, Decision
 
 # KEYS[1] = tenant key; ARGV = limit, period (ms). Returns {allowed, remaining, reset_ms, retry_ms}.
 _GCRA_SCRIPT = """

@@ -21,7 +21,7 @@ from server.devicelink import profiles
 from server.devicelink.connection import MqttConnection, MqttNotConnectedError
 from server.devicelink.inbound import InboundPipeline
 from server.devicelink.outbound import OutboundLink
-from server.domain.device_messages import DeviceMessage, DeviceMessages
+from server.domain.link.messages import DeviceMessage, DeviceMessages
 from server.errors import Code, HxtpError
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from prometheus_client import Counter
 import ext
 from ext import HxtpRejection, Reason
 from server.devicelink import profiles
-from server.domain.device_messages import DeviceMessage
-from server.domain.devicelink_ports import LinkDevice, LinkDirectory
-from server.domain.replay import ReplayGuard
+from server.domain.link.messages import DeviceMessage
+from server.domain.link.ports import LinkDevice, LinkDirectory
+from server.domain.link.replay import ReplayGuard
 
 log = logging.getLogger(__name__)
 

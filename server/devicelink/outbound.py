@@ -1,7 +1,7 @@
 """Cloud -> device messages (spec §11 "Sending a command"): built, signed and framed per profile.
 
 Each message gets a fresh message id (= request id), a 32-hex nonce, the current time in ms and the
-device's next persisted sequence number (server.domain.outbound_sequence), is signed through `ext`
+device's next persisted sequence number (server.domain.link.sequence), is signed through `ext`
 (HMAC with the device's current secret; hxtp-3.1-ed25519 peers with the server's Ed25519 link key),
 framed for firmware profiles, and published at QoS 1 on `hxtp/{tenant}/device/{device}/{channel}`.
 
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import ext
 from ext import HxtpRejection
 from server.devicelink import profiles
-from server.domain.devicelink_ports import LinkDevice, LinkDirectory
+from server.domain.link.ports import LinkDevice, LinkDirectory
 from server.errors import Code, HxtpError
 
 _CHANNEL = {"command": "cmd", "ota": "ota", "hello_ack": "cmd"}

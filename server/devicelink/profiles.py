@@ -4,7 +4,7 @@ Inbound, the variant is read off the message itself (framed or bare, `version`, 
 because a device registered under one profile may run another firmware (a v1.0.6 device registered
 with the default `hxtp-3.1`); the variant that verifies is the profile recorded on `hello`.
 Outbound, the signing variant the device's verified messages were seen to use decides (persisted with
-its link state, server.domain.link_variants), else its recorded profile: the firmware accepts only its
+its link state, server.domain.link.variants), else its recorded profile: the firmware accepts only its
 own version string and only framed payloads, and a 3.0 SDK peer verifies only its own canonical JSON.
 """
 

@@ -8,11 +8,11 @@ from typing import Any
 from google.api import httpbody_pb2
 
 from hxtp.cloud.v1 import auth_pb2
-from server.domain.api_keys import ApiKeys, IssuedKey, KeyView
-from server.domain.cli_handshake import PENDING, CliHandshakes, check_code
-from server.domain.identity import Identity
-from server.domain.principal import Credential
-from server.domain.sessions import Sessions
+from server.domain.identity.api_keys import ApiKeys, IssuedKey, KeyView
+from server.domain.identity.cli_handshake import PENDING, CliHandshakes, check_code
+from server.domain.identity.principal import Credential
+from server.domain.identity.sessions import Sessions
+from server.domain.identity.users import Identity
 from server.errors import Code, HxtpError
 from server.rpc import call_context, cli_page
 from server.rpc.chain import metadata_dict

@@ -1,4 +1,4 @@
-"""BrokerAuthService: the broker plug-ins' questions, answered by server.domain.broker_access.
+"""BrokerAuthService: the broker plug-ins' questions, answered by server.domain.link.broker_access.
 
 Mosquitto go-auth reads the HTTP status (200 allows, 403 denies); EMQX reads `result` from a 200.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from hxtp.cloud.v1 import broker_pb2
-from server.domain.broker_access import PUBLISH, SUBSCRIBE, BrokerAccess
+from server.domain.link.broker_access import PUBLISH, SUBSCRIBE, BrokerAccess
 from server.errors import Code, HxtpError
 
 # go-auth `acc`: what each value asks to do (3 = read and write needs both).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from server.domain.principal import Principal, act_as, acting
+from server.domain.identity.principal import Principal, act_as, acting
 from server.errors import Code, HxtpError
 
 request_id: ContextVar[str] = ContextVar("hxtp_request_id", default="-")

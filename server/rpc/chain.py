@@ -2,7 +2,7 @@
 
 authenticate -> CSRF (cookie sessions, mutating methods) -> device lookup (methods flagged
 `device_lookup_first`: 404 before anything else) -> tenant -> role -> scope -> rate limit (for
-command routes deferred to the gates' own rate-limit step, server/domain/quota.py) ->
+command routes deferred to the gates' own rate-limit step, server/domain/identity/quota.py) ->
 servicer -> error funnel (+ metrics, request id, X-RateLimit-* headers).
 
 It is applied by wrapping each servicer method once at start-up with that method's policy (read
@@ -21,12 +21,12 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from hxtp.cloud.v1 import options_pb2
-from server.domain.authentication import Authenticator
-from server.domain.principal import Credential, Principal, Role
-from server.domain.quota import defer_quota
-from server.domain.rate_limits import RateLimiter, limit_for
+from server.domain.identity.authentication import Authenticator
+from server.domain.identity.principal import Credential, Principal, Role
+from server.domain.identity.quota import defer_quota
+from server.domain.identity.rate_limits import RateLimiter, limit_for
+from server.domain.identity.sessions import MUTATING_METHODS, csrf_matches
 from server.domain.resources import DeviceDirectory, NoDevices
-from server.domain.sessions import MUTATING_METHODS, csrf_matches
 from server.errors import Code, HxtpError
 from server.rpc import call_context
 from server.rpc.http_metadata import HTTP_HEADER_PREFIX, HTTP_METHOD, REQUEST_ID

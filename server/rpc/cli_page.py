@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from server.domain.principal import Principal
+from server.domain.identity.principal import Principal
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}"

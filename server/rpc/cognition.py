@@ -1,11 +1,11 @@
-"""CognitionService: observations, rule-made proposals, approval, rules (rules in server.domain.cognition)."""
+"""CognitionService: observations, rule-made proposals, approval, rules (rules: domain.cognition)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hxtp.cloud.v1 import cognition_pb2
-from server.domain.cognition import Cognition, ProposalView
+from server.domain.cognition.proposals import Cognition, ProposalView
 from server.rpc import call_context
 from server.rpc.convert import dict_to_struct, struct_to_dict, tenant, when
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from hxtp.cloud.v1 import command_pb2
-from server.domain.command_log import CommandLog, CommandView
-from server.domain.commands import CommandGates, CommandRequest, DryRunAnswer
-from server.domain.fanout import DeviceResult, FanOut
+from server.domain.commands.fanout import DeviceResult, FanOut
+from server.domain.commands.gates import CommandGates, CommandRequest, DryRunAnswer
+from server.domain.commands.history import CommandLog, CommandView
 from server.rpc import call_context
 from server.rpc.convert import dict_to_struct, struct_to_dict, tenant, when
 

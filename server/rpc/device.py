@@ -1,6 +1,6 @@
-"""DeviceService: registration, listing, secrets, key history, revocation (rules in server.domain.devices).
+"""DeviceService: registration, listing, secrets, key history, revocation (rules: domain.fleet.devices).
 
-Bootstrap and the latest state belong to the device link (server.domain.bootstrap, device_messages);
+Bootstrap and the latest state belong to the device link (server.domain.link.bootstrap, device_messages);
 claim is not built yet, so the registry answers it NOT_IMPLEMENTED.
 """
 
@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hxtp.cloud.v1 import device_pb2
-from server.domain.bootstrap import Bootstrap
-from server.domain.device_messages import DeviceMessages
-from server.domain.devices import Devices, DeviceView
+from server.domain.fleet.devices import Devices, DeviceView
+from server.domain.link.bootstrap import Bootstrap
+from server.domain.link.messages import DeviceMessages
 from server.rpc.chain import metadata_dict
 from server.rpc.convert import dict_to_struct, tenant, when
 

@@ -1,4 +1,4 @@
-"""FirmwareService: uploads, releases, downloads and update checks (rules in server.domain.firmware)."""
+"""FirmwareService: uploads, releases, downloads and update checks (rules: domain.firmware)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from google.api import httpbody_pb2
 
 from hxtp.cloud.v1 import firmware_pb2
-from server.domain.firmware import FirmwareReleases, FirmwareView
+from server.domain.firmware.releases import FirmwareReleases, FirmwareView
 from server.rpc.convert import tenant, when
 
 

@@ -1,11 +1,11 @@
-"""GroupService: device groups of the caller's tenant (rules in server.domain.groups)."""
+"""GroupService: device groups of the caller's tenant (rules in server.domain.fleet.groups)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hxtp.cloud.v1 import group_pb2
-from server.domain.groups import Groups, GroupView
+from server.domain.fleet.groups import Groups, GroupView
 from server.rpc import call_context
 from server.rpc.convert import tenant, when
 

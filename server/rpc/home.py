@@ -1,11 +1,11 @@
-"""HomeService: homes and rooms of the caller's tenant (rules in server.domain.homes)."""
+"""HomeService: homes and rooms of the caller's tenant (rules in server.domain.fleet.homes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hxtp.cloud.v1 import home_pb2
-from server.domain.homes import Homes, HomeView, RoomView
+from server.domain.fleet.homes import Homes, HomeView, RoomView
 from server.rpc.convert import tenant, when
 
 

@@ -1,11 +1,11 @@
-"""IntentService: POST /intent, routed through the command gates (rules in server.domain.intents)."""
+"""IntentService: POST /intent, routed through the command gates (rules in server.domain.commands.intents)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hxtp.cloud.v1 import intent_pb2
-from server.domain.intents import MODE, Intent, Intents
+from server.domain.commands.intents import MODE, Intent, Intents
 from server.rpc import call_context
 from server.rpc.convert import struct_to_dict, tenant
 

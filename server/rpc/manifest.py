@@ -1,4 +1,4 @@
-"""ManifestService: global registry, categories, device manifests (rules in server.domain.manifests)."""
+"""ManifestService: global registry, categories, device manifests (rules: domain.catalog)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from hxtp.cloud.v1 import manifest_pb2
-from server.domain import capability_catalog
-from server.domain.manifests import ManifestEntry, Manifests, ManifestView
+from server.domain.catalog import capabilities as capability_catalog
+from server.domain.catalog.manifests import ManifestEntry, Manifests, ManifestView
 from server.rpc.convert import dict_to_struct, struct_to_dict, tenant, when
 
 

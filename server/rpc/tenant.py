@@ -1,11 +1,11 @@
-"""TenantService: thin mapping onto server/domain/identity.py."""
+"""TenantService: thin mapping onto server/domain/identity/users.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hxtp.cloud.v1 import tenant_pb2
-from server.domain.identity import Identity
+from server.domain.identity.users import Identity
 from server.rpc import call_context
 
 

@@ -4,10 +4,10 @@ signing variant its verified messages were seen to use.
 The firmware rejects any cloud message whose sequence number is not strictly greater than the last
 one it accepted (wire protocol §7), so the counter must survive restarts and be shared by replicas.
 One row per device, advanced by a single atomic UPDATE ... RETURNING (see
-server.domain.outbound_sequence). No foreign key to `device`: the fleet branch of the migrations is
+server.domain.link.sequence). No foreign key to `device`: the fleet branch of the migrations is
 a sibling of this one, and a counter row for a deleted device is harmless.
 `signing_variant` (an ext VARIANT_* name, NULL until a verified message was seen) is written by
-server.domain.link_variants and decides how outbound messages are signed, framed and hashed; a row
+server.domain.link.variants and decides how outbound messages are signed, framed and hashed; a row
 created for it alone starts `last_sequence` at 0 (the counter's clock floor then applies).
 Migration 0004_devicelink builds this table, 0007_link_variant adds `signing_variant`.
 """

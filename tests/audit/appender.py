@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 
-from server.domain.audit import AuditLog
+from server.domain.audit.log import AuditLog
 from server.storage.database import Database
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.audit import AuditLog
+from server.domain.audit.log import AuditLog
 from server.storage.database import Database
 from server.storage.migrate import run_migrations
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from server.domain.audit import AuditLog
-from server.domain.audit_chain import GENESIS_HASH
+from server.domain.audit.chain import GENESIS_HASH
+from server.domain.audit.log import AuditLog
 from server.storage.database import Database
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from server.domain.audit import AuditLog
+from server.domain.audit.log import AuditLog
 from server.storage.database import Database
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from server.app import Application
-from server.domain.principal import Principal, Role
+from server.domain.identity.principal import Principal, Role
 from tests.devicelink.firmware import FirmwareDevice, MqttPeer
 from tests.integration.harness import base_url, running
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.domain.cognition_rules import DEFAULT_RULES, first_match, parse_rules
+from server.domain.cognition.rules import DEFAULT_RULES, first_match, parse_rules
 from server.errors import HxtpError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.commands.conftest import Fleet
 from tests.devicelink.conftest import eventually
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.commands.conftest import Fleet, _fleet
 
 

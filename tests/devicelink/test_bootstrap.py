@@ -13,8 +13,15 @@ from tests.devicelink.conftest import Link
 SOFTAP_TENANT = ""
 
 
-def _headers(device_id: str, tenant_id: str, secret_hex: str, *, version: str = "HxTP/3.1",
-             timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
+def _headers(
+    device_id: str,
+    tenant_id: str,
+    secret_hex: str,
+    *,
+    version: str = "HxTP/3.1",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
     stamp = timestamp if timestamp is not None else time.time_ns() // 1_000_000
     nonce = nonce or base64.b64encode(secrets.token_bytes(16)).decode()
     message_id = str(uuid.uuid4())
@@ -57,7 +64,9 @@ async def test_bootstrap_success_failures_replay_rotation_and_revocation(embedde
     for reason, headers in cases.items():
         refused = await link.http.get(path, headers=headers)
         assert (refused.status_code, refused.json()["code"], refused.json()["reason"]) == (
-            401, "UNAUTHORIZED", reason
+            401,
+            "UNAUTHORIZED",
+            reason,
         ), reason
     bare = await link.http.get(path)  # no headers at all
     assert (bare.status_code, bare.json()["reason"]) == (401, "VERSION_MISMATCH")
@@ -88,8 +97,12 @@ async def test_bootstrap_success_failures_replay_rotation_and_revocation(embedde
 async def test_the_spec_vector_signing_string() -> None:
     """bootstrap_request/HxTP/3.1 of hxtp_vectors.json, through the same ext call the server uses."""
     signing = ext.signing_string_bootstrap(
-        "HxTP/3.1", "a3f9c2e1b4d5867f90a1b2c3d4e5f601", "7c9e6679-7425-40de-944b-e07fc1f90ae7",
-        1767225600000, "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "ABEiM0RVZneImaq7zN3u/w==",
+        "HxTP/3.1",
+        "a3f9c2e1b4d5867f90a1b2c3d4e5f601",
+        "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        1767225600000,
+        "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        "ABEiM0RVZneImaq7zN3u/w==",
     )
     secret = bytes(range(32)).hex()
     assert ext.HmacKey.from_hex(secret).sign(signing) == (

@@ -109,5 +109,6 @@ async def test_acl_matrix(link: Link) -> None:
     assert await _mosquitto(link, "acl", username=device_id, clientid="c", topic=topic("cmd"), acc=1)
     assert not await _mosquitto(link, "acl", username=device_id, clientid="c", topic=topic("cmd"), acc=3)
     assert not await _mosquitto(link, "acl", username=device_id, clientid="c", topic=topic("cmd"), acc=9)
-    assert (await _emqx(link, "authz", username=device_id, clientid="c", topic=topic("cmd"),
-                        action="all"))["result"] == "deny"
+    assert (await _emqx(link, "authz", username=device_id, clientid="c", topic=topic("cmd"), action="all"))[
+        "result"
+    ] == "deny"

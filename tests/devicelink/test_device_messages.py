@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.domain.device_messages import events_channel
+from server.domain.link.messages import events_channel
 from tests.devicelink.conftest import Link, _ready, accepted, eventually
 from tests.integration.harness import base_url, running
 
@@ -35,9 +35,10 @@ async def test_telemetry_is_bounded_and_published_and_presence_expires(link: Lin
     try:
         before = accepted("telemetry")
         for reading in ("22.40", "22.50", "22.60"):
-            peer.publish(device.topic("telemetry"), device.build(
-                "telemetry", f'{{"temperature":{reading},"humidity":41.30,"status":"nominal"}}'
-            ))
+            peer.publish(
+                device.topic("telemetry"),
+                device.build("telemetry", f'{{"temperature":{reading},"humidity":41.30,"status":"nominal"}}'),
+            )
         await eventually(lambda: accepted("telemetry") >= before + 3)
         kept = await app.device_messages.telemetry(device.device_id)
         assert [entry["data"]["temperature"] for entry in kept] == [22.5, 22.6]

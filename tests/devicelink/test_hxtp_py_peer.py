@@ -101,8 +101,13 @@ def test_a_repeated_sdk_hello_is_accepted_and_the_window_still_holds() -> None:
 
     def message(message_type: str, sequence: int) -> bytes:
         envelope = build_envelope(
-            private_key_hex=SEED, device_id=device.device_id, tenant_id=device.tenant_id,
-            client_id=client_id, message_type=message_type, params={"n": sequence}, sequence=sequence,
+            private_key_hex=SEED,
+            device_id=device.device_id,
+            tenant_id=device.tenant_id,
+            client_id=client_id,
+            message_type=message_type,
+            params={"n": sequence},
+            sequence=sequence,
         )
         return json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode()
 

@@ -12,7 +12,7 @@ import ext
 from server.app import Application
 from server.devicelink.bridge import subscription_filter
 from server.devicelink.connection import MqttConnection
-from server.domain.outbound_sequence import OutboundSequence
+from server.domain.link.sequence import OutboundSequence
 from server.errors import HxtpError
 from server.storage.database import Database
 from server.storage.migrate import run_migrations_async
@@ -51,10 +51,9 @@ async def test_two_instances_on_one_postgres_never_reuse_a_number(
     tmp_path: Path, fresh_postgres_url: str
 ) -> None:
     await run_migrations_async(fresh_postgres_url)
-    apps = [
-        Application(settings_for(tmp_path / name, HXTP_DATABASE_URL=fresh_postgres_url)) for name in "ab"
-    ]
+    apps = [Application(settings_for(tmp_path / name, HXTP_DATABASE_URL=fresh_postgres_url)) for name in "ab"]
     try:
+
         async def take(app: Application) -> list[int]:
             return [await app.outbound_sequence.next("shared-device") for _ in range(40)]
 
@@ -76,9 +75,10 @@ async def test_firmware_v106_profile_round_trip(link: Link) -> None:
     peer = await link.peer(device)
     try:
         hellos = accepted("hello")
-        peer.publish(device.topic("hello"), device.build(
-            "hello", '{"device_type":"smart-relay","firmware_version":"0.0.1"}'
-        ))
+        peer.publish(
+            device.topic("hello"),
+            device.build("hello", '{"device_type":"smart-relay","firmware_version":"0.0.1"}'),
+        )
         await eventually(lambda: accepted("hello") > hellos)
         await eventually(lambda: _protocol_is(app, device.device_id, "hxtp-3.0-fw"))
         assert app.outbound is not None

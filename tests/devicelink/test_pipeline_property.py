@@ -47,8 +47,20 @@ _ENVELOPES = st.fixed_dictionaries(
     {},
     optional={
         name: _JSON_VALUES
-        for name in ("version", "message_type", "device_id", "tenant_id", "client_id", "message_id",
-                     "sequence_number", "timestamp", "nonce", "payload_hash", "signature", "params")
+        for name in (
+            "version",
+            "message_type",
+            "device_id",
+            "tenant_id",
+            "client_id",
+            "message_id",
+            "sequence_number",
+            "timestamp",
+            "nonce",
+            "payload_hash",
+            "signature",
+            "params",
+        )
     },
 ).map(lambda envelope: json.dumps(envelope).encode())
 _PAYLOADS = st.one_of(

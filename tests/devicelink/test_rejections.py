@@ -77,6 +77,7 @@ async def test_revoked_device_is_dropped(link: Link) -> None:
     try:
         revoked = await link.http.post(f"/api/v1/devices/{device.device_id}/revoke", headers=link.headers())
         assert revoked.status_code == 200, revoked.text
+
         # The pipeline reuses a device's keys for up to 2 s; revocation shows within that.
         async def dropped() -> bool:
             before = rejected("DEVICE_REVOKED")

@@ -9,7 +9,7 @@ import contextlib
 import json
 
 import ext
-from server.domain.device_messages import events_channel
+from server.domain.link.messages import events_channel
 from tests.devicelink.conftest import Link, accepted, eventually
 
 
@@ -19,9 +19,9 @@ async def test_command_ack_and_state_round_trip(link: Link) -> None:
     peer = await link.peer(device)
     try:
         hellos = accepted("hello")
-        peer.publish(device.topic("hello"), device.build(
-            "hello", '{"device_type":"esp32","firmware_version":"1.2.0"}'
-        ))
+        peer.publish(
+            device.topic("hello"), device.build("hello", '{"device_type":"esp32","firmware_version":"1.2.0"}')
+        )
         await eventually(lambda: accepted("hello") > hellos)
         listed = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
         assert listed.json()["firmware"] == "1.2.0" and listed.json()["active"] is True

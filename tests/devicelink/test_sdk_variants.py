@@ -17,8 +17,8 @@ import ext
 from server.app import Application
 from server.devicelink import profiles
 from server.devicelink.outbound import OutboundLink
-from server.domain.link_variants import LinkVariants
-from server.domain.outbound_sequence import OutboundSequence
+from server.domain.link.sequence import OutboundSequence
+from server.domain.link.variants import LinkVariants
 from server.storage.database import Database
 from server.storage.migrate import run_migrations_async
 from tests.devicelink.conftest import Link, accepted, eventually, rejected
@@ -142,9 +142,14 @@ async def test_the_hxtp_py_30_vector_replays_through_the_outbound_builder() -> N
     expected = vector["expected"]
     ports = _Pinned(ext.VARIANT_PY_30)
     link = OutboundLink(
-        FixedDirectory(FixedDevice(protocol="sdk-json")), ports, ports, profiles.LinkSigner("00" * 32),
-        client_id=unsigned["client_id"], clock_ms=lambda: unsigned["timestamp"],
-        message_ids=lambda: unsigned["message_id"], nonces=lambda: unsigned["nonce"],
+        FixedDirectory(FixedDevice(protocol="sdk-json")),
+        ports,
+        ports,
+        profiles.LinkSigner("00" * 32),
+        client_id=unsigned["client_id"],
+        clock_ms=lambda: unsigned["timestamp"],
+        message_ids=lambda: unsigned["message_id"],
+        nonces=lambda: unsigned["nonce"],
     )
     sent = await link.send_command(unsigned["device_id"], "toggle", {"state": "1"}, capability="relay")
     envelope = json.loads(sent.payload)
@@ -165,9 +170,14 @@ async def test_the_hxtp_js_outbound_is_what_its_validator_recomputes() -> None:
     unsigned = vector["inputs"]["envelope_unsigned"]
     ports = _Pinned(ext.VARIANT_JS_30)
     link = OutboundLink(
-        FixedDirectory(FixedDevice(protocol="sdk-json")), ports, ports, profiles.LinkSigner("00" * 32),
-        client_id=unsigned["client_id"], clock_ms=lambda: unsigned["timestamp"],
-        message_ids=lambda: unsigned["message_id"], nonces=lambda: unsigned["nonce"],
+        FixedDirectory(FixedDevice(protocol="sdk-json")),
+        ports,
+        ports,
+        profiles.LinkSigner("00" * 32),
+        client_id=unsigned["client_id"],
+        clock_ms=lambda: unsigned["timestamp"],
+        message_ids=lambda: unsigned["message_id"],
+        nonces=lambda: unsigned["nonce"],
     )
     sent = await link.send_command(unsigned["device_id"], "toggle", {"state": 1}, capability="relay")
     envelope = json.loads(sent.payload)
@@ -179,9 +189,7 @@ async def test_the_hxtp_js_outbound_is_what_its_validator_recomputes() -> None:
     assert ext.HmacKey.from_hex(VECTOR_SECRET).sign(everything) == envelope["signature"]
 
 
-async def test_two_replicas_share_the_inbound_sequence_window(
-    tmp_path: Path, redis_url: str
-) -> None:
+async def test_two_replicas_share_the_inbound_sequence_window(tmp_path: Path, redis_url: str) -> None:
     """Two Applications on one Redis, one broker and one database. Which replica a device message
     reaches is the broker's choice (a shared subscription); here each message is handed to the
     replica named, through its pipeline. A message one replica accepted is refused as
@@ -215,4 +223,3 @@ async def test_two_replicas_share_the_inbound_sequence_window(
             results = await asyncio.gather(deliver(first, 6), deliver(second, 6))
             assert sorted(results) == [False, True]
             assert await deliver(first, 7) and await deliver(second, 8)
-

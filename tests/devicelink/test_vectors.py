@@ -1,4 +1,4 @@
-"""The spec's vectors (shared/spec/hxtp_vectors.json) through the device link itself: every frame the
+"""The spec's vectors (tests/data/hxtp_vectors.json) through the device link itself: every frame the
 firmware code produced (v1.0.7 -> hxtp-3.1, v1.0.6 -> hxtp-3.0-fw) is accepted by the receive
 pipeline with the active and with the previous secret, and the Ed25519 vectors verify and re-sign."""
 
@@ -15,7 +15,7 @@ import ext
 from server.cache.memory import MemoryCache
 from server.devicelink import profiles
 from server.devicelink.inbound import InboundPipeline
-from server.domain.replay import ReplayGuard
+from server.domain.link.replay import ReplayGuard
 from tests.devicelink.directory import (
     VECTOR_NOW_MS,
     VECTOR_PREVIOUS_SECRET,
@@ -37,8 +37,9 @@ def test_every_device_frame_vector_is_covered() -> None:
     assert BY_NAME["device_outbound/v1.0.7/heartbeat"]["expected"]["build_result"] == "BUFFER_OVERFLOW"
 
 
-@pytest.mark.parametrize("secrets", [(VECTOR_SECRET,), (VECTOR_PREVIOUS_SECRET, VECTOR_SECRET)],
-                         ids=["active", "previous"])
+@pytest.mark.parametrize(
+    "secrets", [(VECTOR_SECRET,), (VECTOR_PREVIOUS_SECRET, VECTOR_SECRET)], ids=["active", "previous"]
+)
 @pytest.mark.parametrize("name", DEVICE_FRAMES)
 def test_firmware_frames_are_accepted(name: str, secrets: tuple[str, ...]) -> None:
     expected = BY_NAME[name]["expected"]

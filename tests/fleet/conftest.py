@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from gateway.transport import error_detail
 from hxtp.cloud.v1 import errors_pb2
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.integration.harness import base_url, running, token
 
 TENANT = "tenant-1"

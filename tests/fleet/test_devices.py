@@ -10,7 +10,7 @@ import pytest
 
 from hxtp.cloud.v1 import device_pb2
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.fleet.conftest import OTHER_TENANT, TENANT, Client, Rpc
 from tests.integration.harness import base_url, running, token
 

@@ -11,7 +11,7 @@ from google.api import httpbody_pb2
 
 from hxtp.cloud.v1 import firmware_pb2
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.fleet.conftest import OTHER_TENANT, Client, Rpc
 from tests.integration.harness import base_url, running, token
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from server.domain import capability_catalog, semver
-from server.domain.device_secrets import SecretBox, SecretUnreadable, new_device_secret
-from server.domain.manifests import ManifestEntry, validate_manifest
+from server.domain.catalog import capabilities as capability_catalog
+from server.domain.catalog.manifests import ManifestEntry, validate_manifest
+from server.domain.firmware import semver
+from server.domain.fleet.secrets import SecretBox, SecretUnreadable, new_device_secret
 from server.errors import HxtpError
 
 

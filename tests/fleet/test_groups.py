@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hxtp.cloud.v1 import group_pb2
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from server.errors import HxtpError
 from tests.fleet.conftest import OTHER_TENANT, TENANT, Client, Rpc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from hxtp.cloud.v1 import home_pb2
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.fleet.conftest import OTHER_TENANT, Client, Rpc
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

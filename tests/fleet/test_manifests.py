@@ -7,7 +7,7 @@ from sqlmodel import delete
 
 from hxtp.cloud.v1 import manifest_pb2
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from server.storage.fleet_tables import DeviceManifest
 from tests.fleet.conftest import OTHER_TENANT, TENANT, Client, Rpc
 

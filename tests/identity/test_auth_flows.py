@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 
 from server.app import Application
-from server.domain.principal import Principal, Role
-from server.domain.tokens import TokenService
+from server.domain.identity.principal import Principal, Role
+from server.domain.identity.tokens import TokenService
 from tests.identity.conftest import bearer, user_token
 
 

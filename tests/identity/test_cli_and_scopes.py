@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
-from server.domain import scopes
-from server.domain.tokens import TokenService
+from server.domain.identity import scopes
+from server.domain.identity.tokens import TokenService
 from server.errors import HxtpError
 
 

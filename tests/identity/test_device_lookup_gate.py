@@ -14,14 +14,14 @@ import pytest
 from gateway.app import Gateway
 from gateway.transport import InProcessTransport
 from server.cache.memory import MemoryCache
-from server.domain.api_keys import ApiKeys
-from server.domain.authentication import Authenticator
-from server.domain.identity import Identity
-from server.domain.principal import Principal, Role
-from server.domain.rate_limits import InProcessRateLimiter
+from server.domain.identity.api_keys import ApiKeys
+from server.domain.identity.authentication import Authenticator
+from server.domain.identity.principal import Principal, Role
+from server.domain.identity.rate_limits import InProcessRateLimiter
+from server.domain.identity.sessions import Sessions
+from server.domain.identity.tokens import TokenService
+from server.domain.identity.users import Identity
 from server.domain.resources import FoundBy
-from server.domain.sessions import Sessions
-from server.domain.tokens import TokenService
 from server.errors import Code, HxtpError
 from server.rpc.chain import Chain
 from server.rpc.registry import build_endpoints

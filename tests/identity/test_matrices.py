@@ -30,7 +30,7 @@ from gateway.descriptors import load_methods
 from gateway.routes import Route, Router
 from hxtp.cloud.v1 import options_pb2
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.identity.conftest import bearer, user_token
 from tests.integration.harness import base_url
 

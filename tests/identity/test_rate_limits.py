@@ -13,7 +13,7 @@ import pytest
 
 from server.app import Application
 from server.cache.gcra import RedisRateLimiter
-from server.domain.rate_limits import InProcessRateLimiter, RateLimiter, gcra, limit_for
+from server.domain.identity.rate_limits import InProcessRateLimiter, RateLimiter, gcra, limit_for
 from tests.identity.conftest import bearer, user_token
 from tests.integration.harness import base_url, running
 

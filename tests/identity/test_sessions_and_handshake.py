@@ -11,10 +11,10 @@ import pytest
 from server.app import Application
 from server.cache.memory import MemoryCache
 from server.config import Settings
-from server.domain.cli_handshake import CliHandshakes
-from server.domain.principal import Principal, Role
-from server.domain.sessions import Sessions
-from server.domain.tokens import TokenService
+from server.domain.identity.cli_handshake import CliHandshakes
+from server.domain.identity.principal import Principal, Role
+from server.domain.identity.sessions import Sessions
+from server.domain.identity.tokens import TokenService
 from server.errors import HxtpError
 from tests.identity.conftest import bearer, user_token
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from server.app import Application
 from server.config import Settings
-from server.domain.principal import Principal, Role
+from server.domain.identity.principal import Principal, Role
 
 
 def settings_for(data_dir: Path, **env: str) -> Settings:

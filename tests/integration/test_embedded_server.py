@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.contract.test_route_table import REFERENCE
 from tests.integration.harness import base_url, running, token
 
@@ -115,7 +115,9 @@ async def test_missing_or_bad_credentials_are_401(app: Application, http: httpx.
     bad = await http.get("/api/v1/homes", headers={"authorization": "Bearer not-a-jwt"})
     assert bad.status_code == 401 and bad.json()["code"] == "UNAUTHORIZED"
     expired = app.tokens.mint(
-        __import__("server.domain.principal", fromlist=["Principal"]).Principal("u", "t", Role.ADMIN),
+        __import__("server.domain.identity.principal", fromlist=["Principal"]).Principal(
+            "u", "t", Role.ADMIN
+        ),
         ttl_seconds=-10,
     )
     response = await http.get("/api/v1/homes", headers={"authorization": f"Bearer {expired}"})

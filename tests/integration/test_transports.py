@@ -11,7 +11,7 @@ import pytest
 from gateway.app import Gateway
 from gateway.transport import RemoteTransport
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.integration.harness import base_url, running, token
 from tests.serving import serving
 

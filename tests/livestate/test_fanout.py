@@ -11,7 +11,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.integration.harness import running, token
 from tests.livestate.wsclient import (
     WARMUP_DEVICE,

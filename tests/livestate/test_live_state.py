@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from server.app import Application
-from server.domain.principal import Role
+from server.domain.identity.principal import Role
 from tests.integration.harness import token
 from tests.livestate.wsclient import next_event, open_socket, until_streaming
 

@@ -2,7 +2,7 @@
 
 ``await audit.append("command_executed", tenant_id=..., user_id=..., device_id=..., action=...,
 result="SUCCESS", details={...})`` adds one row; ``await audit.verify()`` walks the chain. The
-encoding that ``row_hash`` covers is documented in ``server.domain.audit_chain``.
+encoding that ``row_hash`` covers is documented in ``server.domain.audit.chain``.
 
 Concurrency: every append runs in one transaction whose first statement is
 ``UPDATE audit_chain_head SET last_row_id = last_row_id + 1 ... RETURNING``. On PostgreSQL that takes
@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Table, Update, update
 from sqlmodel import col, select
 
-from server.domain.audit_chain import (
+from server.domain.audit.chain import (
     AuditEntry,
     ChainReport,
     ChainWalker,
@@ -32,7 +32,7 @@ from server.domain.audit_chain import (
     iso_timestamp,
     row_hash,
 )
-from server.domain.principal import acting
+from server.domain.identity.principal import acting
 from server.storage.audit_tables import CHAIN_HEAD_ID, AuditChainHead, AuditEntryRow
 from server.storage.database import Database
 

@@ -22,9 +22,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ext
-from server.domain import capability_catalog, fields
-from server.domain.command_ports import AuditTrail
-from server.domain.lookups import device_in_tenant
+from server.domain import fields
+from server.domain.catalog import capabilities as capability_catalog
+from server.domain.commands.ports import AuditTrail
+from server.domain.fleet.lookups import device_in_tenant
 from server.domain.memo import TtlMemo
 from server.errors import Code, HxtpError
 from server.storage.database import Database

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from server.domain.capability_catalog import category_for_type
-from server.domain.cognition_rules import DEFAULT_RULES, Rule, first_match, parse_rules
-from server.domain.devices import MAX_PAGE, Devices
-from server.domain.fanout import DeviceResult, FanOut
+from server.domain.catalog.capabilities import category_for_type
+from server.domain.cognition.rules import DEFAULT_RULES, Rule, first_match, parse_rules
+from server.domain.commands.fanout import DeviceResult, FanOut
+from server.domain.fleet.devices import MAX_PAGE, Devices
 from server.errors import Code, HxtpError
 from server.storage.cognition_tables import Observation, Proposal, RuleSet
 from server.storage.database import Database

@@ -5,9 +5,9 @@ message outside the command table."""
 
 from __future__ import annotations
 
-from server.domain.command_log import CommandLog
-from server.domain.command_outcomes import AckRecord, CachedOutcomes
-from server.domain.command_ports import EventBus
+from server.domain.commands.history import CommandLog
+from server.domain.commands.ports import EventBus
+from server.domain.link.outcomes import AckRecord, CachedOutcomes
 
 
 class CommandAcks:

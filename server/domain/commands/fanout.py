@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.domain.capability_catalog import category_for_type
-from server.domain.commands import CommandGates, CommandRequest, Dispatched
-from server.domain.devices import MAX_PAGE, Devices
-from server.domain.groups import Groups
+from server.domain.catalog.capabilities import category_for_type
+from server.domain.commands.gates import CommandGates, CommandRequest, Dispatched
+from server.domain.fleet.devices import MAX_PAGE, Devices
+from server.domain.fleet.groups import Groups
 from server.errors import Code, HxtpError
 
 # Commands to different devices run concurrently, but not all at once against the database.

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ext
-from server.domain.command_limits import DeviceCommandLimiter
-from server.domain.command_log import CommandLog
-from server.domain.command_ports import AuditTrail, Dispatcher, EventBus
-from server.domain.devices import Devices
-from server.domain.dry_run import DryRunTokens, PendingCommand
-from server.domain.manifests import CompiledAction, Manifests
-from server.domain.quota import take_quota
+from server.domain.catalog.manifests import CompiledAction, Manifests
+from server.domain.commands.dry_run import DryRunTokens, PendingCommand
+from server.domain.commands.history import CommandLog
+from server.domain.commands.limits import DeviceCommandLimiter
+from server.domain.commands.ports import AuditTrail, Dispatcher, EventBus
+from server.domain.fleet.devices import Devices
+from server.domain.identity.quota import take_quota
 from server.errors import Code, HxtpError
 
 # Message types of the wire protocol itself: never commands a person may send.

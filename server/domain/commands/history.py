@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from server.domain.devices import Devices
+from server.domain.fleet.devices import Devices
 from server.errors import Code, HxtpError
 from server.storage.command_tables import Command
 from server.storage.database import Database

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.domain.fanout import DeviceResult, FanOut
+from server.domain.commands.fanout import DeviceResult, FanOut
 from server.errors import Code, HxtpError
 
 MODE = "CLOUD_ENHANCED"

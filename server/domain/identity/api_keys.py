@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.domain import scopes as scope_rules
-from server.domain.principal import Credential, Principal, Role
+from server.domain.identity import scopes as scope_rules
+from server.domain.identity.principal import Credential, Principal, Role
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.identity_tables import ApiKey

@@ -1,10 +1,10 @@
 """Turns the credentials a request carries into a Principal.
 
 Credential kinds, tried in this order:
-- `X-API-Key: hxtp_...`, or `Authorization: Bearer hxtp_...`: an API key (server/domain/api_keys.py);
+- `X-API-Key: hxtp_...`, or `Authorization: Bearer hxtp_...`: an API key (server/domain/identity/api_keys.py);
 - `Authorization: Bearer <JWT>`: HS256 -> a server-minted token; any other algorithm -> the external
-  identity provider's token when one is configured (server/domain/idp.py);
-- the `hxtp_session` cookie: a browser session (server/domain/sessions.py).
+  identity provider's token when one is configured (server/domain/identity/idp.py);
+- the `hxtp_session` cookie: a browser session (server/domain/identity/sessions.py).
 A credential that is present but expired, malformed, wrongly signed or revoked is a 401; it never
 falls through to the next kind.
 """
@@ -15,12 +15,12 @@ from collections.abc import Mapping
 
 import jwt
 
-from server.domain.api_keys import ApiKeys, looks_like_key
-from server.domain.identity import Identity
-from server.domain.idp import IdentityProvider
-from server.domain.principal import Principal
-from server.domain.sessions import Sessions, session_cookie
-from server.domain.tokens import ALGORITHM, TokenService
+from server.domain.identity.api_keys import ApiKeys, looks_like_key
+from server.domain.identity.idp import IdentityProvider
+from server.domain.identity.principal import Principal
+from server.domain.identity.sessions import Sessions, session_cookie
+from server.domain.identity.tokens import ALGORITHM, TokenService
+from server.domain.identity.users import Identity
 from server.errors import Code, HxtpError
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.cache.base import Cache
-from server.domain.principal import Principal
-from server.domain.tokens import TokenService
+from server.domain.identity.principal import Principal
+from server.domain.identity.tokens import TokenService
 from server.errors import Code, HxtpError
 
 CODE_PATTERN = re.compile(r"^HXT-[0-9a-f]{64}$")

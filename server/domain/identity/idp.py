@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import jwt
 
-from server.domain.identity import Identity
-from server.domain.principal import Credential, Principal
+from server.domain.identity.principal import Credential, Principal
+from server.domain.identity.users import Identity
 from server.errors import Code, HxtpError
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 from server.cache.base import Cache
 from server.cache.gcra import RedisRateLimiter
-from server.domain.api_keys import ApiKeys
-from server.domain.authentication import Authenticator
-from server.domain.cli_handshake import CliHandshakes
-from server.domain.identity import Identity
-from server.domain.idp import IdentityProvider, IdpConfig
-from server.domain.rate_limits import InProcessRateLimiter, RateLimiter
-from server.domain.sessions import Sessions
-from server.domain.tokens import TokenService
+from server.domain.identity.api_keys import ApiKeys
+from server.domain.identity.authentication import Authenticator
+from server.domain.identity.cli_handshake import CliHandshakes
+from server.domain.identity.idp import IdentityProvider, IdpConfig
+from server.domain.identity.rate_limits import InProcessRateLimiter, RateLimiter
+from server.domain.identity.sessions import Sessions
+from server.domain.identity.tokens import TokenService
+from server.domain.identity.users import Identity
 from server.storage.database import Database
 
 

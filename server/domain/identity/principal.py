@@ -6,7 +6,7 @@ import enum
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from server.domain.scopes import allows
+from server.domain.identity.scopes import allows
 
 
 class Role(enum.IntEnum):

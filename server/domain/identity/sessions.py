@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
 from server.cache.base import Cache
-from server.domain.principal import Credential, Principal, Role
+from server.domain.identity.principal import Credential, Principal, Role
 
 COOKIE = "hxtp_session"
 TTL_SECONDS = 7 * 24 * 3600

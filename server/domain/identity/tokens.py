@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 
-from server.domain.principal import Principal, Role
+from server.domain.identity.principal import Principal, Role
 from server.errors import Code, HxtpError
 
 ISSUER = "hxtp-cloud"

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.domain.identity.principal import Principal, Role
+from server.domain.identity.rate_limits import DEFAULT_TIER, TIERS
 from server.domain.memo import TtlMemo
-from server.domain.principal import Principal, Role
-from server.domain.rate_limits import DEFAULT_TIER, TIERS
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.models import Tenant, User

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import ext
 from ext import HxtpRejection, Reason
 from server.cache.base import Cache
-from server.domain.devicelink_ports import LinkDirectory
+from server.domain.link.ports import LinkDirectory
 from server.errors import Code, HxtpError
 
 HEADER_VERSION = "x-hxtp-version"

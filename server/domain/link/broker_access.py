@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 
 import ext
-from server.domain.devicelink_ports import LinkDirectory
+from server.domain.link.ports import LinkDirectory
 
 PUBLISH_CHANNELS = frozenset({"hello", "state", "telemetry", "cmd_ack", "heartbeat"})
 SUBSCRIBE_CHANNELS = frozenset({"cmd", "ota"})

@@ -20,8 +20,8 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from server.domain.device_secrets import SecretBox
-from server.domain.devices import key_status
+from server.domain.fleet.devices import key_status
+from server.domain.fleet.secrets import SecretBox
 from server.domain.memo import TtlMemo
 from server.storage.database import Database
 from server.storage.fleet_tables import Device, DeviceKey

@@ -3,7 +3,7 @@
 The device link (server.devicelink.inbound) hands over only messages whose frame, time window, nonce,
 payload hash, sequence and signature passed, and whose topic ids equal the envelope's. Here:
 
-- every message: the signing variant it verified under is recorded (server.domain.link_variants:
+- every message: the signing variant it verified under is recorded (server.domain.link.variants:
   outbound messages are then built for that variant); `last_seen` moves (written at most every
   `touch_interval` seconds per device, so a chatty device does not turn into a database write per
   message) and Presence sees the device;
@@ -27,9 +27,9 @@ from datetime import datetime
 from typing import Any
 
 from server.cache.base import Cache
-from server.domain.devicelink_ports import CommandOutcomes
-from server.domain.link_variants import LinkVariants
-from server.domain.presence import Presence
+from server.domain.fleet.presence import Presence
+from server.domain.link.ports import CommandOutcomes
+from server.domain.link.variants import LinkVariants
 from server.storage.database import Database
 from server.storage.fleet_tables import Device
 from server.storage.types import utc_now

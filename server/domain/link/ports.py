@@ -4,9 +4,9 @@ The device link (server.devicelink) and the device-link business rules (device_m
 broker_access) depend only on these Protocols:
 
 - `LinkDirectory`: who a device is and which keys verify it. Implemented by the fleet module's
-  `server.domain.device_keys.DeviceKeys` (issue 4); nothing here reads the fleet's key tables.
+  `server.domain.link.keys.DeviceKeys` (issue 4); nothing here reads the fleet's key tables.
 - `CommandOutcomes`: what a device's `cmd_ack` means for the command it answers. The command engine
-  (issue 6) implements it over its command table; `server.domain.command_outcomes.CachedOutcomes` is the
+  (issue 6) implements it over its command table; `server.domain.link.outcomes.CachedOutcomes` is the
   default until then, and the tests' implementation.
 """
 

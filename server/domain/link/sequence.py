@@ -19,7 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import case, update
 from sqlalchemy.exc import IntegrityError
 
-from server.domain.link_variants import LinkVariants
+from server.domain.link.variants import LinkVariants
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.devicelink_tables import DeviceLinkSequence
@@ -39,7 +39,7 @@ class OutboundSequence:
 
     async def variant(self, device_id: str) -> str | None:
         """The signing variant the device was seen to use (same row of link state, see
-        server.domain.link_variants); None before any verified message."""
+        server.domain.link.variants); None before any verified message."""
         return await self._variants.learned(device_id)
 
     async def next(self, device_id: str) -> int:
