@@ -18,8 +18,8 @@ test: build
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: build
-	$(VENV)/bin/ruff check server gateway ext tests bench setup.py
-	$(VENV)/bin/mypy server gateway ext
+	$(VENV)/bin/ruff check server gateway contract ext tests bench setup.py
+	$(VENV)/bin/mypy server gateway contract ext
 	rm -rf .build/protodeps && mkdir -p .build/protodeps/google/api
 	cp $$($(PY) -c 'import os, google.api.annotations_pb2 as a; print(os.path.dirname(a.__file__))')/{annotations,http,httpbody}.proto \
 	  .build/protodeps/google/api/

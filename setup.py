@@ -69,7 +69,7 @@ if __name__ == "__main__":
         version="1.0.0",
         # The project installs into the venv in editable mode (`make build`), so `hxtp-cloud` and the
         # packages resolve to this tree; the extension is compiled in place once, by build_ext.
-        packages=find_packages(include=["server*", "gateway*", "ext*", "hxtp*"]),
+        packages=find_packages(include=["server*", "gateway*", "contract*", "ext*", "hxtp*"]),
         ext_modules=[] if os.environ.get("HXTP_EDITABLE_INSTALL") else _extensions(),
         cmdclass={"build_protos": BuildProtos},
     )

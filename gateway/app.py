@@ -17,7 +17,8 @@ import orjson
 from google.protobuf.message import Message
 from starlette.requests import Request
 
-from gateway import http_metadata, metrics
+from contract import metadata as http_metadata
+from gateway import metrics
 from gateway.binding import BodyTooLarge, RequestBinder, parse_json_body
 from gateway.codec import BindError, codec_for
 from gateway.descriptors import API_PREFIX, MethodInfo, load_methods

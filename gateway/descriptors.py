@@ -7,18 +7,15 @@ as soon as its module is generated.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor, message_factory
 from google.protobuf.message import Message
 
-import hxtp.cloud.v1 as api_package
+from contract.modules import api_services
 from hxtp.cloud.v1 import options_pb2
 
 API_PREFIX = "/api/v1"
@@ -50,13 +47,6 @@ class MethodInfo:
     @property
     def raw_response(self) -> bool:
         return bool(self.output_type.DESCRIPTOR.full_name == HTTP_BODY)
-
-
-def api_modules() -> Iterator[ModuleType]:
-    """Every generated *_pb2 module of the API package."""
-    for info in sorted(pkgutil.iter_modules(api_package.__path__), key=lambda m: m.name):
-        if info.name.endswith("_pb2"):
-            yield importlib.import_module(f"{api_package.__name__}.{info.name}")
 
 
 def _mount_paths(path: str, mount: int) -> list[str]:
@@ -102,7 +92,6 @@ def _method_info(service: descriptor.ServiceDescriptor, method: descriptor.Metho
 
 def load_methods() -> list[MethodInfo]:
     methods: list[MethodInfo] = []
-    for module in api_modules():
-        for service in module.DESCRIPTOR.services_by_name.values():
-            methods.extend(_method_info(service, m) for m in service.methods)
+    for service in api_services():
+        methods.extend(_method_info(service, m) for m in service.methods)
     return methods

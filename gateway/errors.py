@@ -3,7 +3,7 @@
 A failure (from either transport, or from the gateway's own checks) becomes an HTTP status and the
 body `{"error": str, "code": str, "reason": str, ...extra fields}`. When the failure carries an
 ErrorDetail, its code decides (from the registry in errors.proto); otherwise the gRPC status does,
-through the table below (the usual gRPC -> HTTP mapping).
+through the table below (the usual gRPC -> HTTP mapping). The registry is `contract.error_registry`.
 """
 
 from __future__ import annotations
@@ -13,30 +13,11 @@ from typing import Any
 
 import grpc
 
+from contract.error_registry import BY_NAME, SPECS
 from gateway.codec import struct_to_python
 from gateway.transport import RpcFailure
-from hxtp.cloud.v1 import errors_pb2
 
-
-@dataclass(frozen=True)
-class _CodeSpec:
-    name: str
-    http_status: int
-    message: str
-    code_is_error: bool
-
-
-def _registry() -> dict[int, _CodeSpec]:
-    enum = errors_pb2.DESCRIPTOR.enum_types_by_name["ErrorCode"]
-    table = {}
-    for value in enum.values:
-        spec = value.GetOptions().Extensions[errors_pb2.error]
-        table[value.number] = _CodeSpec(value.name, spec.http_status, spec.message, spec.code_is_error)
-    return table
-
-
-REGISTRY = _registry()
-_BY_NAME = {spec.name: number for number, spec in REGISTRY.items()}
+_BY_NAME = {name: spec.number for name, spec in BY_NAME.items()}
 
 # gRPC status without an ErrorDetail -> the registry code that describes it.
 _GRPC_FALLBACK: dict[grpc.StatusCode, str] = {
@@ -67,7 +48,7 @@ def error_response(code_name: str, reason: str = "", **fields: Any) -> ErrorResp
 
 
 def failure_response(failure: RpcFailure) -> ErrorResponse:
-    if failure.detail is not None and failure.detail.code in REGISTRY:
+    if failure.detail is not None and failure.detail.code in SPECS:
         fields = struct_to_python(failure.detail.fields) if failure.detail.HasField("fields") else {}
         return _render(failure.detail.code, failure.detail.reason, fields)
     name = _GRPC_FALLBACK.get(failure.code, "INTERNAL_ERROR")
@@ -76,7 +57,7 @@ def failure_response(failure: RpcFailure) -> ErrorResponse:
 
 
 def _render(number: int, reason: str, fields: dict[str, Any]) -> ErrorResponse:
-    spec = REGISTRY[number]
+    spec = SPECS[number]
     detail = reason or spec.message
     body: dict[str, Any] = {
         "error": spec.name if spec.code_is_error else detail,

@@ -21,7 +21,7 @@ from gateway.descriptors import MethodInfo
 from hxtp.cloud.v1 import errors_pb2
 
 Metadata = tuple[tuple[str, str | bytes], ...]
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"  # the standard gRPC rich-status trailer
 
 
 @dataclass

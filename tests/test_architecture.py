@@ -58,6 +58,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "server.app",
     ),
     "gateway": ("server", "gmqtt", "amqtt", "sqlalchemy", "sqlmodel", "redis"),
+    "contract": ("server", "gateway", "grpc", "starlette", "gmqtt", "sqlalchemy", "redis"),
+    "server.errors": ("grpc",),
 }
 
 
@@ -80,7 +82,9 @@ def _imports(path: Path) -> list[str]:
 
 
 def _sources(package: str) -> list[Path]:
-    return sorted((ROOT / package.replace(".", "/")).rglob("*.py"))
+    base = ROOT / package.replace(".", "/")
+    module = base.with_suffix(".py")
+    return [module] if module.is_file() else sorted(base.rglob("*.py"))
 
 
 def _matches(name: str, prefix: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from google.api import httpbody_pb2
 
+from contract.metadata import HTTP_HEADER_PREFIX, HTTP_STATUS
 from hxtp.cloud.v1 import auth_pb2
 from server.domain.identity.api_keys import ApiKeys, IssuedKey, KeyView
 from server.domain.identity.cli_handshake import PENDING, CliHandshakes, check_code
@@ -16,7 +17,6 @@ from server.domain.identity.users import Identity
 from server.errors import Code, HxtpError
 from server.rpc import call_context, cli_page
 from server.rpc.chain import metadata_dict
-from server.rpc.http_metadata import HTTP_HEADER_PREFIX, HTTP_STATUS
 
 SET_COOKIE = HTTP_HEADER_PREFIX + "set-cookie"
 

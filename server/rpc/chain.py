@@ -20,6 +20,7 @@ from typing import Any, NoReturn, Protocol
 import grpc
 from prometheus_client import Counter, Histogram
 
+from contract.metadata import HTTP_HEADER_PREFIX, HTTP_METHOD, REQUEST_ID
 from hxtp.cloud.v1 import options_pb2
 from server.domain.identity.authentication import Authenticator
 from server.domain.identity.principal import Credential, Principal, Role
@@ -29,7 +30,7 @@ from server.domain.identity.sessions import MUTATING_METHODS, csrf_matches
 from server.domain.resources import DeviceDirectory, NoDevices
 from server.errors import Code, HxtpError
 from server.rpc import call_context
-from server.rpc.http_metadata import HTTP_HEADER_PREFIX, HTTP_METHOD, REQUEST_ID
+from server.rpc.status import grpc_status_of, to_status
 
 log = logging.getLogger("hxtp.rpc")
 
@@ -144,7 +145,7 @@ class Chain:
                 call_context.set_principal(await self._admit(policy, metadata, request, headers))
                 response = await handler(request, context)
             except HxtpError as error:
-                counters.done(error.spec.grpc_status, started)
+                counters.done(grpc_status_of(error), started)
                 await _abort(context, error, headers)
             except grpc.aio.AbortError:
                 raise
@@ -173,7 +174,7 @@ class Chain:
                 async for item in handler(request, context):
                     yield item
             except HxtpError as error:
-                counters.done(error.spec.grpc_status, started)
+                counters.done(grpc_status_of(error), started)
                 await _abort(context, error, headers)
             counters.done(grpc.StatusCode.OK, started)
 
@@ -198,6 +199,6 @@ class _Counters:
 
 async def _abort(context: Any, error: HxtpError, headers: Headers) -> NoReturn:
     """context.abort raises grpc.aio.AbortError (the gateway's LocalContext raises a subclass)."""
-    code, details, trailing = error.to_status()
+    code, details, trailing = to_status(error)
     await context.abort(code, details, trailing_metadata=(*trailing, *headers))
     raise RuntimeError("ServicerContext.abort returned")

@@ -7,9 +7,9 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from contract.metadata import HTTP_STATUS
 from hxtp.cloud.v1 import health_pb2
 from server.domain.health import HealthMonitor, HealthReport
-from server.rpc.http_metadata import HTTP_STATUS
 
 ACTIVE_DEVICES = Gauge("hxtp_active_devices", "Devices with valid traffic within the liveness window")
 

@@ -3,16 +3,14 @@ wrapped by the chain. The same endpoint table feeds the gRPC server and the in-p
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor, message_factory
+from google.protobuf import message_factory
 
-import hxtp.cloud.v1 as api_package
+from contract.modules import api_services
 from hxtp.cloud.v1 import options_pb2
 from server.errors import Code, HxtpError
 from server.rpc.chain import Chain, MethodSpec
@@ -28,13 +26,6 @@ class Endpoint:
     response_type: Any
     server_streaming: bool
     implemented: bool
-
-
-def api_services() -> Iterator[descriptor.ServiceDescriptor]:
-    for info in sorted(pkgutil.iter_modules(api_package.__path__), key=lambda m: m.name):
-        if info.name.endswith("_pb2"):
-            module = importlib.import_module(f"{api_package.__name__}.{info.name}")
-            yield from module.DESCRIPTOR.services_by_name.values()
 
 
 def _not_built(service: str, method: str, streaming: bool) -> Any:

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from google.protobuf import struct_pb2
 
-from gateway.errors import REGISTRY, failure_response
+from contract.error_registry import SPECS as REGISTRY
+from gateway.errors import failure_response
 from gateway.transport import RpcFailure, UnaryResult
 from hxtp.cloud.v1 import errors_pb2, system_pb2
 from tests.gateway.scripted import ScriptedTransport
