@@ -9,7 +9,7 @@ BUILD_STAMP := .build/stamp
 PROTOS := $(shell find protos -name '*.proto')
 EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxi ext/*.pxd ext/*.h)
 
-.PHONY: serve test lint build migrate bench clean lock
+.PHONY: serve test quicktest check lint build migrate bench clean lock
 
 serve: build
 	$(PY) -m server serve
@@ -17,8 +17,17 @@ serve: build
 test: build
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Unit, contract and property tests only: no server, broker or database.
+quicktest: build
+	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+# Everything CI checks: lint, formatting, types, the protos, then the whole test suite.
+check: lint test
+
 lint: build
 	$(VENV)/bin/ruff check server gateway contract ext tests bench setup.py
+	# ext/'s pure-Python twin keeps the .pyx's hand layout line for line, so it is linted, not reformatted.
+	$(VENV)/bin/ruff format --check server gateway contract tests bench setup.py
 	$(VENV)/bin/mypy server gateway contract ext
 	rm -rf .build/protodeps && mkdir -p .build/protodeps/google/api
 	cp $$($(PY) -c 'import os, google.api.annotations_pb2 as a; print(os.path.dirname(a.__file__))')/{annotations,http,httpbody}.proto \

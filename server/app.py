@@ -86,14 +86,6 @@ log = logging.getLogger("hxtp.app")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _hotpath_ready() -> bool:
-    try:
-        import ext  # noqa: F401  (the device codec must import for the protocol to be served)
-    except ImportError:
-        return False
-    return True
-
-
 @dataclass
 class Ports:
     http: int
@@ -255,7 +247,8 @@ class Application:
         return self.mqtt is not None and self.mqtt.connected
 
     async def _protocol_ready(self) -> bool:
-        return await self._mqtt_up() and _hotpath_ready()
+        # The device codec (ext) is imported by this module's imports, so the link is what can fail.
+        return await self._mqtt_up()
 
     # ------------------------------------------------------------------ lifecycle
 

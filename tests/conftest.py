@@ -16,6 +16,7 @@ For a free port, use ``free_tcp_port`` from anyio's pytest plugin (installed wit
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import secrets
@@ -52,28 +53,62 @@ def tcp_port_open(host: str, port: int, timeout: float = 1.0) -> bool:
 
 # Loggers of our own code: "server.*" modules log under their names, the chain and gateway under "hxtp.*".
 OUR_LOGGERS = ("server", "gateway", "hxtp")
+# asyncio logs a task that died unobserved ("Task exception was never retrieved") or a failing
+# callback: a bug in our code just as surely, though the record names asyncio.
+FAILING_LOGGERS = (*OUR_LOGGERS, "asyncio")
 
 
-# -- error logs fail tests --------------------------------------------------------------------
+class _AsyncioErrors(logging.Handler):
+    """Collects asyncio's error records, including those emitted when a task is collected late."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+_ASYNCIO_ERRORS = _AsyncioErrors()
+logging.getLogger("asyncio").addHandler(_ASYNCIO_ERRORS)
+
+
+def _describe(records: list[logging.LogRecord]) -> str:
+    return "\n".join(
+        f"{r.name}: {r.getMessage()}"
+        + (f"\n{logging.Formatter().formatException(r.exc_info)}" if r.exc_info else "")
+        for r in records
+    )
 
 
 @pytest.fixture(autouse=True)
 def fail_on_server_error_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """An ERROR logged by our code (say, a swallowed callback exception) fails the test.
+    """An ERROR logged by our code (say, a swallowed callback exception) or by asyncio fails the test.
 
     A test that provokes one on purpose asserts on it and then calls ``caplog.clear()``.
     """
     for name in OUR_LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
+    _ASYNCIO_ERRORS.records.clear()
     yield
     errors = [
         record
         for record in caplog.get_records("call")
         if record.levelno >= logging.ERROR and record.name.startswith(OUR_LOGGERS)
     ]
-    if errors:
-        lines = "\n".join(f"{r.name}: {r.getMessage()}" for r in errors)
-        pytest.fail(f"server code logged errors during the test:\n{lines}", pytrace=False)
+    # The test's event loop is closed by now, so tasks it left behind have been collected.
+    late = list(_ASYNCIO_ERRORS.records)
+    _ASYNCIO_ERRORS.records.clear()
+    if errors or late:
+        pytest.fail(f"errors were logged during the test:\n{_describe(errors + late)}", pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tasks that outlived every test are collected here; their errors fail the run."""
+    gc.collect()
+    if _ASYNCIO_ERRORS.records:
+        print(f"\nasyncio logged errors after the tests:\n{_describe(_ASYNCIO_ERRORS.records)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
@@ -183,3 +218,33 @@ async def embedded_broker() -> AsyncIterator[EmbeddedBroker]:
     await broker.start()
     yield broker
     await broker.stop()
+
+
+# -- integration marks -------------------------------------------------------------------------
+
+# A test that uses one of these starts the application, a broker or a database connection: it is an
+# integration test (`make quicktest` leaves those out).
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "postgres_server",
+        "postgres_url",
+        "fresh_postgres_url",
+        "redis_url",
+        "mosquitto_url",
+        "embedded_broker",
+        "app",
+        "fleet",
+        "link",
+        "embedded_link",
+        "database",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        in_integration_package = "integration" in item.path.parts
+        starts_a_server = getattr(getattr(item, "module", None), "running", None) is not None
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if in_integration_package or starts_a_server or fixtures & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)

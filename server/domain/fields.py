@@ -1,12 +1,14 @@
-"""Input checks shared by the fleet modules: each failure is a 400 that names the field."""
+"""Input checks shared by the domain: each failure is a 400 that names the field."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from server.errors import Code, HxtpError
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def bad(field: str, problem: str) -> HxtpError:
@@ -31,3 +33,9 @@ def identifier(field: str, value: str | None, max_length: int = 64) -> str:
     if not _SAFE_NAME.match(cleaned):
         raise bad(field, "may contain only letters, digits, '_', '.' and '-'")
     return cleaned
+
+
+def slugify(name: str, max_length: int) -> str:
+    """Lowercase ASCII letters and digits joined by single '-' ("Café Nord" -> "cafe-nord"); may be ""."""
+    ascii_text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")[:max_length].strip("-")

@@ -3,8 +3,8 @@
 The CLI's login probe `POST /devices/ping/command` must answer 404 for a device that is not in the
 caller's tenant before any role check, validation or rate limit; methods flagged
 `device_lookup_first` in the protos get that lookup in the chain. The fleet's device repository
-satisfies `DeviceDirectory`; until it is wired in, `NoDevices` finds nothing, which is the truth while
-no device can be registered.
+satisfies `DeviceDirectory`; a chain built without one (the gateway's unit tests) gets `NoDevices`,
+which finds nothing.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ the group's audience (listed as `member_count`), e.g. for notifications.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,18 +43,13 @@ class GroupView:
     created_at: datetime
 
 
-def slugify(name: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:MAX_SLUG].strip("-")
-
-
 def _slug(given: str | None, name: str) -> str:
     if given is not None and given.strip():
         slug = given.strip()
         if len(slug) > MAX_SLUG or not _SLUG.match(slug):
             raise fields.bad("slug", "use lowercase letters and digits separated by single '-'")
         return slug
-    slug = slugify(name)
+    slug = fields.slugify(name, MAX_SLUG)
     if not slug:
         raise fields.bad("name", "needs at least one letter or digit to derive a slug")
     return slug

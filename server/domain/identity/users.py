@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.domain import fields
 from server.domain.identity.principal import Principal, Role
 from server.domain.identity.rate_limits import DEFAULT_TIER, TIERS
 from server.domain.memo import TtlMemo
@@ -21,7 +22,6 @@ from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.models import Tenant, User
 
-_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 OWNER_ROLES = ("owner", "admin", "user", "viewer")
 
@@ -54,8 +54,8 @@ def normalise_email(email: str) -> str:
     return text
 
 
-def slugify(name: str) -> str:
-    return _SLUG_CHARS.sub("-", name.lower()).strip("-")[:80] or "tenant"
+def tenant_slug(name: str) -> str:
+    return fields.slugify(name, 80) or "tenant"
 
 
 def tenant_name(name: str) -> str:
@@ -131,7 +131,7 @@ class Identity:
                 user = User(id=principal.user_id, email=normalise_email(email))
             elif user.tenant_id is not None:
                 raise HxtpError(Code.CONFLICT, "You already belong to a tenant")
-            tenant = Tenant(name=name, slug=await self._free_slug(session, slugify(name)))
+            tenant = Tenant(name=name, slug=await self._free_slug(session, tenant_slug(name)))
             session.add(tenant)
             await session.flush()
             user.tenant_id, user.role = tenant.id, Role.OWNER.label
@@ -174,9 +174,10 @@ class Identity:
             tenant_row = None
             if tenant is not None:
                 name = tenant_name(tenant)
-                tenant_row = (await session.exec(select(Tenant).where(Tenant.slug == slugify(name)))).first()
+                slug = tenant_slug(name)
+                tenant_row = (await session.exec(select(Tenant).where(Tenant.slug == slug))).first()
                 if tenant_row is None:
-                    tenant_row = Tenant(name=name, slug=slugify(name))
+                    tenant_row = Tenant(name=name, slug=slug)
                     session.add(tenant_row)
                     await session.flush()
             user = (await session.exec(select(User).where(User.email == email))).first()
