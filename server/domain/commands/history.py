@@ -180,13 +180,14 @@ class CommandLog:
         return matched  # type: ignore[no-any-return]
 
     async def resolve_left_in_flight(self, created_before: datetime) -> int:
-        """Expires the commands a stopped process left `pending` (committed, never published): a
-        device may or may not have them, and nothing will publish them now. Returns how many."""
+        """Expires the commands a stopped process left `pending`: committed, and either never
+        published or published without the publish being recorded. Nothing will publish them now;
+        a device's ack still moves one to acked or failed. Returns how many."""
         async with self._db.engine.begin() as connection:
             result = await connection.execute(
                 update(_TABLE)
                 .where(_TABLE.c.status == "pending", _TABLE.c.created_at < created_before)
-                .values(status="expired", error="not published before the server stopped", updated_at=utc_now())
+                .values(status="expired", error="the server stopped before recording this command's publish", updated_at=utc_now())
             )
         return int(result.rowcount)
 
