@@ -1,4 +1,5 @@
-"""Run as a separate process by the tests: append N audit rows to a database (alternating tenants t and u), starting at a given time.
+"""Run as a separate process by the tests: append N audit rows to a database (alternating tenants t
+and u), starting at a given time.
 
     python -m tests.audit.appender <async database URL> <label> <count> <start at, epoch seconds>
 

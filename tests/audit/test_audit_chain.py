@@ -103,7 +103,9 @@ async def test_verify_names_the_tampered_row(
 ) -> None:
     for n in range(6):
         for tenant in ("t", "u"):
-            await audit.append("command_rejected", tenant_id=tenant, result="PARAMS_INVALID", details={"n": n})
+            await audit.append(
+                "command_rejected", tenant_id=tenant, result="PARAMS_INVALID", details={"n": n}
+            )
     assert (await audit.verify()).intact
     async with database.session() as session:
         await session.exec(text(f"{statement} AND chain_id = 't'"))
@@ -115,7 +117,9 @@ async def test_verify_names_the_tampered_row(
     assert report.chain("u").intact and report.chain("u").count == 6
 
 
-async def test_a_row_moved_into_another_tenants_chain_is_detected(audit: AuditLog, database: Database) -> None:
+async def test_a_row_moved_into_another_tenants_chain_is_detected(
+    audit: AuditLog, database: Database
+) -> None:
     for tenant in ("t", "u"):
         await audit.append("command_executed", tenant_id=tenant)
     async with database.session() as session:

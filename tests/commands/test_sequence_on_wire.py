@@ -34,7 +34,9 @@ async def _received(device: FirmwareDevice, peer: MqttPeer, count: int) -> list[
 async def test_concurrent_commands_to_one_device_arrive_in_increasing_order(busy_fleet: Fleet) -> None:
     device, peer = await busy_fleet.device_on_mqtt("light")
     path = f"/api/v1/device/{device.device_id}/command"
-    answers = await asyncio.gather(*(busy_fleet.post(path, {"action": "light_on"}) for _ in range(CONCURRENT)))
+    answers = await asyncio.gather(
+        *(busy_fleet.post(path, {"action": "light_on"}) for _ in range(CONCURRENT))
+    )
     assert [a.status_code for a in answers] == [202] * CONCURRENT
     numbers = await _received(device, peer, CONCURRENT)  # accept_command fails on any step back
     assert numbers == sorted(numbers) and len(set(numbers)) == CONCURRENT
@@ -71,7 +73,11 @@ async def test_two_replicas_alternating_never_step_back_on_the_wire(
 ) -> None:
     # Each replica holds its own block; one whose block is below what the other already sent must
     # reserve a fresh one instead of sending a lower number.
-    env = {"HXTP_DATABASE_URL": fresh_postgres_url, "HXTP_REDIS_URL": redis_url, "HXTP_MQTT_URL": mosquitto_url}
+    env = {
+        "HXTP_DATABASE_URL": fresh_postgres_url,
+        "HXTP_REDIS_URL": redis_url,
+        "HXTP_MQTT_URL": mosquitto_url,
+    }
     async with (
         running(tmp_path / "a", **LIMITS, **env, HXTP_JWT_SECRET="s" * 32, HXTP_SECRET_KEY="k" * 64) as a,
         running(tmp_path / "b", **LIMITS, **env, HXTP_JWT_SECRET="s" * 32, HXTP_SECRET_KEY="k" * 64) as b,

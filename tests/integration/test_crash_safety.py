@@ -102,7 +102,9 @@ async def test_every_answered_command_survives_sigkill(database_url: str, tmp_pa
     }
     if backend == "sqlite":
         del env["HXTP_DATABASE_URL"]
-    token = _cli(env, "users", "create", "--email", "crash@example.com", "--role", "owner", "--tenant", "Crash")
+    token = _cli(
+        env, "users", "create", "--email", "crash@example.com", "--role", "owner", "--tenant", "Crash"
+    )
     token = token.strip().splitlines()[-1]
     _cli(env, "tenants", "set-tier", "crash", "pro")
     headers = {"authorization": f"Bearer {token}"}
@@ -121,7 +123,9 @@ async def test_every_answered_command_survives_sigkill(database_url: str, tmp_pa
                 devices.append(registered.json()["device_id"])
             tenant_id = registered.json()["tenant_id"]
             stop = asyncio.Event()
-            load = asyncio.create_task(_load(http, [f"/api/v1/device/{d}/command" for d in devices], answered, stop))
+            load = asyncio.create_task(
+                _load(http, [f"/api/v1/device/{d}/command" for d in devices], answered, stop)
+            )
             await stop.wait()
             process.send_signal(signal.SIGKILL)  # while the other workers' commands are in flight
             await process.wait()
@@ -172,6 +176,10 @@ async def _pending(url: str) -> int:
     database = Database(url)
     try:
         async with database.engine.connect() as connection:
-            return int((await connection.execute(text("SELECT count(*) FROM command WHERE status = 'pending'"))).scalar_one())
+            return int(
+                (
+                    await connection.execute(text("SELECT count(*) FROM command WHERE status = 'pending'"))
+                ).scalar_one()
+            )
     finally:
         await database.dispose()

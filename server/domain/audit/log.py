@@ -215,7 +215,9 @@ class AuditLog:
 
     async def verify(self) -> AuditReport:
         """Walks every chain from its row 1; names each chain's first row that does not check out."""
-        return AuditReport(tuple([(chain, await self.verify_chain(chain)) for chain in await self.chain_ids()]))
+        return AuditReport(
+            tuple([(chain, await self.verify_chain(chain)) for chain in await self.chain_ids()])
+        )
 
     async def verify_chain(self, chain_id: str) -> ChainReport:
         legacy = chain_id == LEGACY_CHAIN

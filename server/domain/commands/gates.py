@@ -213,7 +213,9 @@ class CommandGates:
             ),
         )
         try:
-            await self._dispatcher.dispatch(request.device_id, command.message_id, request.action, admitted.params)
+            await self._dispatcher.dispatch(
+                request.device_id, command.message_id, request.action, admitted.params
+            )
         except HxtpError as error:
             # Recorded as failed, never silently lost.
             failed = StatusChange(command.id, "failed", error.reason or error.spec.message)

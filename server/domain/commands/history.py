@@ -187,7 +187,11 @@ class CommandLog:
             result = await connection.execute(
                 update(_TABLE)
                 .where(_TABLE.c.status == "pending", _TABLE.c.created_at < created_before)
-                .values(status="expired", error="the server stopped before recording this command's publish", updated_at=utc_now())
+                .values(
+                    status="expired",
+                    error="the server stopped before recording this command's publish",
+                    updated_at=utc_now(),
+                )
             )
         return int(result.rowcount)
 

@@ -1,7 +1,8 @@
 """What the command gates need from elsewhere, as small ports.
 
 `Dispatcher` is the device link's outbound side (sign, frame, publish); `AuditTrail` the hash-chained
-audit log (its entries commit with the command rows through the group-commit writer); `EventBus` the per-tenant live event stream. The composition root wires the real ones.
+audit log (its entries commit with the command rows through the group-commit writer); `EventBus`
+the per-tenant live event stream. The composition root wires the real ones.
 """
 
 from __future__ import annotations
