@@ -181,30 +181,10 @@ class AuditLog:
             }
         )
 
-    async def append(
-        self,
-        event_type: str,
-        *,
-        tenant_id: str | None,
-        user_id: str | None = None,
-        device_id: str | None = None,
-        action: str | None = None,
-        result: str = SUCCESS,
-        details: Mapping[str, Any] | None = None,
-        at: datetime | None = None,
-    ) -> AuditEntry:
-        """Appends one row at the end of its tenant's chain and returns it, once committed."""
-        item = self.entry(
-            event_type,
-            tenant_id=tenant_id,
-            user_id=user_id,
-            device_id=device_id,
-            action=action,
-            result=result,
-            details=details,
-            at=at,
-        )
-        (entry,) = await self._writer.submit(item)
+    async def append(self, event_type: str, **fields: Any) -> AuditEntry:
+        """Appends one row (the arguments of `entry`) at the end of its tenant's chain and returns
+        it, once committed."""
+        (entry,) = await self._writer.submit(self.entry(event_type, **fields))
         return entry  # type: ignore[no-any-return]
 
     async def chain_ids(self) -> list[str]:

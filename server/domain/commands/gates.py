@@ -179,13 +179,8 @@ class CommandGates:
             request.tenant_id, request.device_id, request.user_id, request.action, admitted.params
         )
         ticket = await self._tokens.issue(pending, self._policy.ttl_for(admitted.safety_class))
-        await self._audit.append(
-            "dry_run_completed",
-            tenant_id=request.tenant_id,
-            user_id=request.user_id,
-            device_id=request.device_id,
-            action=request.action,
-            details={"safety_class": admitted.safety_class},
+        await self._log.writer.submit(
+            self._entry("dry_run_completed", request, details={"safety_class": admitted.safety_class})
         )
         return DryRunAnswer(ticket.token, reason, ticket.expires_at)
 
@@ -201,17 +196,8 @@ class CommandGates:
         command = NewCommand(
             request.tenant_id, request.device_id, request.user_id, request.action, admitted.params
         )
-        await self._log.writer.submit(
-            command,
-            self._audit.entry(
-                "command_executed",
-                tenant_id=request.tenant_id,
-                user_id=request.user_id,
-                device_id=request.device_id,
-                action=request.action,
-                details={"command_id": command.id, "message_id": command.message_id},
-            ),
-        )
+        executed = {"command_id": command.id, "message_id": command.message_id}
+        await self._log.writer.submit(command, self._entry("command_executed", request, details=executed))
         try:
             await self._dispatcher.dispatch(
                 request.device_id, command.message_id, request.action, admitted.params
@@ -231,16 +217,18 @@ class CommandGates:
         if error.code == Code.NOT_FOUND:
             return []  # unknown device: nothing of the tenant's to audit (and the CLI login probe lands here)
         return [
-            self._audit.entry(
-                "command_rejected",
-                tenant_id=request.tenant_id,
-                user_id=request.user_id,
-                device_id=request.device_id,
-                action=request.action,
-                result=error.spec.name,
-                details={"reason": error.reason},
-            )
+            self._entry("command_rejected", request, result=error.spec.name, details={"reason": error.reason})
         ]
+
+    def _entry(self, event_type: str, request: CommandRequest, **fields: Any) -> Any:
+        return self._audit.entry(
+            event_type,
+            tenant_id=request.tenant_id,
+            user_id=request.user_id,
+            device_id=request.device_id,
+            action=request.action,
+            **fields,
+        )
 
     async def _rejected(self, request: CommandRequest, error: HxtpError) -> None:
         entries = self._rejection(request, error)

@@ -39,17 +39,9 @@ class AuditTrail(Protocol):
         """One audit row as a unit of work, to commit together with other rows."""
         ...
 
-    async def append(
-        self,
-        event_type: str,
-        *,
-        tenant_id: str,
-        user_id: str | None = None,
-        device_id: str | None = None,
-        action: str | None = None,
-        result: str = "SUCCESS",
-        details: dict[str, Any] | None = None,
-    ) -> Any: ...
+    async def append(self, event_type: str, **fields: Any) -> Any:
+        """Appends one row (the arguments of `entry`) and returns once it is committed."""
+        ...
 
 
 class EventBus(Protocol):
