@@ -30,9 +30,12 @@ LEGACY_CHAIN = "*"
 
 
 def upgrade() -> None:
-    # Batch mode: SQLite cannot change a primary key in place (the table is rebuilt there).
+    # Batch mode: SQLite cannot change a primary key in place (the table is rebuilt there). The default
+    # only labels the existing rows; new rows always name their chain.
     with op.batch_alter_table("audit_log") as batch:
         batch.add_column(sa.Column("chain_id", sa.String(ID), nullable=False, server_default=LEGACY_CHAIN))
+    with op.batch_alter_table("audit_log") as batch:
+        batch.alter_column("chain_id", existing_type=sa.String(ID), server_default=None)
         batch.drop_constraint("pk_audit_log", type_="primary")
         batch.create_primary_key("pk_audit_log", ["chain_id", "row_id"])
     op.create_table(
