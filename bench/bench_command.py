@@ -5,24 +5,33 @@ role, scope, rate limiter), the gates (device, manifest, compiled params validat
 limit), the command row in SQLite, HMAC signing and framing, a QoS-1 publish to the embedded broker
 (the benchmark device listens, so the broker delivers), the audit append and the status event.
 
-Two measurements, server pinned to core 0 and load to core 1, loopback only, bounded in time:
+Commands go round-robin to 50 registered `light` devices. Two measurements, server pinned to core 0
+and load to core 1, loopback only, bounded in time:
 1. throughput: wrk with 64 connections, against the empty ASGI handler of bench/empty_app.py;
 2. latency at a fixed 1,000 commands/s for 10 s from an asyncio HTTP/1.1 client: p50/p99.
 
-Run: `.venv/bin/python bench/bench_command.py` (needs Debian's wrk).
+Run: `.venv/bin/python bench/bench_command.py` (needs Debian's wrk) for the embedded defaults;
+`BENCH_PARTS=production` for PostgreSQL (a scratch database on BENCH_POSTGRES_DSN, default
+postgresql://postgres@127.0.0.1:5432/test), Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0)
+and Mosquitto (BENCH_MQTT_URL, default mqtt://127.0.0.1:1883).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import os
+import secrets
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,6 +40,40 @@ from bench.bench_http import ROOT, free_port, measure_empty_handler, server_env,
 
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+DEVICES = int(os.environ.get("BENCH_DEVICES", "50"))
+PARTS = os.environ.get("BENCH_PARTS", "embedded")
+POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+MQTT_URL = os.environ.get("BENCH_MQTT_URL", "mqtt://127.0.0.1:1883")
+# A file to write the server's py-spy profile to (collapsed stacks), e.g. /tmp/command.txt.
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+
+
+async def _postgres_admin(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def _parts() -> Iterator[dict[str, str]]:
+    """The settings of the part set under test (a scratch PostgreSQL database for production)."""
+    if PARTS == "embedded":
+        yield {}
+        return
+    if PARTS != "production":
+        raise SystemExit(f"BENCH_PARTS is embedded or production, not {PARTS!r}")
+    name = f"hxtp_bench_{secrets.token_hex(6)}"
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield {"HXTP_DATABASE_URL": f"{base}/{name}", "HXTP_REDIS_URL": REDIS_URL, "HXTP_MQTT_URL": MQTT_URL}
+    finally:
+        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _owner_token(env: dict[str, str]) -> str:
@@ -68,19 +111,26 @@ def _post(port: int, path: str, token: str, body: object) -> dict[str, object]:
         return dict(json.loads(response.read()))
 
 
-async def _fixed_rate(port: int, path: str, token: str, body: bytes) -> list[float]:
-    """Requests at RATE/s on a pool of keep-alive connections; returns each latency in ms."""
-    request = (
-        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {token}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-    ).encode() + body
+async def _fixed_rate(port: int, paths: list[str], token: str, body: bytes) -> list[float]:
+    """Requests at RATE/s on a pool of keep-alive connections, round-robin over `paths`; returns each
+    latency in ms."""
+    requests = itertools.cycle(
+        [
+            (
+                f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {token}\r\n"
+                f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+            for path in paths
+        ]
+    )
     pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(64):
         pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
     latencies: list[float] = []
     failures = 0
 
-    async def one(scheduled: float) -> None:
+    async def one(scheduled: float, request: bytes) -> None:
         nonlocal failures
         reader, writer = await pool.get()
         writer.write(request)
@@ -105,7 +155,7 @@ async def _fixed_rate(port: int, path: str, token: str, body: bytes) -> list[flo
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
+        tasks.append(asyncio.create_task(one(scheduled, next(requests))))
     await asyncio.gather(*tasks)
     while not pool.empty():
         pool.get_nowait()[1].close()
@@ -114,41 +164,59 @@ async def _fixed_rate(port: int, path: str, token: str, body: bytes) -> list[flo
     return latencies
 
 
+def _round_robin_script(paths: list[str], body: str, token: str) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            f"local paths = {{{', '.join(json.dumps(p) for p in paths)}}}\n"
+            "local n = 0\n"
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(body)}\n"
+            f'wrk.headers["authorization"] = "Bearer {token}"\n'
+            'wrk.headers["content-type"] = "application/json"\n'
+            "request = function()\n"
+            "  n = n % #paths + 1\n"
+            "  return wrk.format(nil, paths[n])\n"
+            "end\n"
+        )
+    return script.name
+
+
 def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     empty = measure_empty_handler(env)
-    with tempfile.TemporaryDirectory() as data_dir:
+    with tempfile.TemporaryDirectory() as data_dir, _parts() as parts:
         port = free_port()
-        environment = server_env(env, data_dir, port, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000")
+        environment = server_env(env, data_dir, port, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000", **parts)
         token = _owner_token(environment)
-        process = start_server([sys.executable, "bench/unlimited_server.py"], environment, port)
+        server = [sys.executable, "bench/unlimited_server.py"]
+        if PROFILE:
+            spy = Path(sys.executable).with_name("py-spy")
+            server = [str(spy), "record", "--format", "raw", "--rate", "250", "-o", PROFILE, "--", *server]
+        process = start_server(server, environment, port)
         try:
             home = _post(port, "/api/v1/homes", token, {"home_name": "Bench"})
-            device = _post(
-                port, "/api/v1/devices/register", token, {"device_type": "light", "home_id": home["id"]}
-            )
-            path = f"/api/v1/device/{device['device_id']}/command"
-            body = json.dumps({"action": "light_brightness", "params": {"brightness": "80"}})
-            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-                script.write(
-                    'wrk.method = "POST"\n'
-                    f"wrk.body = {json.dumps(body)}\n"
-                    f'wrk.headers["authorization"] = "Bearer {token}"\n'
-                    'wrk.headers["content-type"] = "application/json"\n'
+            paths = []
+            for _ in range(DEVICES):
+                device = _post(
+                    port, "/api/v1/devices/register", token, {"device_type": "light", "home_id": home["id"]}
                 )
-            wrk(f"http://127.0.0.1:{port}{path}", script.name)  # warm-up
-            command = wrk(f"http://127.0.0.1:{port}{path}", script.name)
-            latencies = asyncio.run(_fixed_rate(port, path, token, body.encode()))
+                paths.append(f"/api/v1/device/{device['device_id']}/command")
+            body = json.dumps({"action": "light_brightness", "params": {"brightness": "80"}})
+            script = _round_robin_script(paths, body, token)
+            wrk(f"http://127.0.0.1:{port}{paths[0]}", script)  # warm-up
+            command = wrk(f"http://127.0.0.1:{port}{paths[0]}", script)
+            latencies = asyncio.run(_fixed_rate(port, paths, token, body.encode()))
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            process.send_signal(signal.SIGINT) if PROFILE else process.terminate()  # py-spy writes on SIGINT
+            process.wait(timeout=60)
     quantiles = statistics.quantiles(latencies, n=100)
+    print(f"parts: {PARTS}, {DEVICES} devices round-robin")
     print(f"empty ASGI handler          {empty['rps']:8.0f} req/s  p99 {empty.get('p99_ms', 0):.2f} ms")
     print(
-        f"POST .../command (full path) {command['rps']:8.0f} req/s  p99 {command.get('p99_ms', 0):.2f} ms"
-        f"  non-2xx {command['errors']:.0f}"
+        f"POST .../command (full path) {command['rps']:8.0f} req/s  p50 {command.get('p50_ms', 0):.2f} ms"
+        f"  p99 {command.get('p99_ms', 0):.2f} ms  non-2xx {command['errors']:.0f}"
     )
-    print(f"ratio command/empty: {command['rps'] / empty['rps']:.2f}")
+    print(f"ratio command/empty: {command['rps'] / empty['rps']:.3f}")
     print(
         f"at {RATE}/s for {SECONDS:.0f} s: p50 {quantiles[49]:.2f} ms  p99 {quantiles[98]:.2f} ms"
         f"  ({len(latencies)} commands)"

@@ -27,7 +27,6 @@ from server.config import Settings
 from server.devicelink.bridge import DeviceBridge
 from server.devicelink.broker import EmbeddedBroker
 from server.devicelink.connection import MqttConnection
-from server.devicelink.dispatch import LinkDispatcher
 from server.devicelink.inbound import InboundPipeline, Limits
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
@@ -59,6 +58,7 @@ from server.domain.link.messages import DeviceMessages
 from server.domain.link.outcomes import CachedOutcomes
 from server.domain.link.replay import ReplayGuard
 from server.domain.link.sequence import OutboundSequence
+from server.domain.link.variants import LinkVariants
 from server.domain.resources import FoundBy
 from server.keyfiles import load_or_create_secret
 from server.rpc.auth import AuthServicer
@@ -79,11 +79,14 @@ from server.rpc.state_stream import StateStreamServicer
 from server.rpc.system import SystemServicer
 from server.rpc.tenant import TenantServicer
 from server.storage.database import Database
+from server.storage.group_commit import GroupCommit
 from server.storage.migrate import run_migrations_async
+from server.storage.types import utc_now
 
 log = logging.getLogger("hxtp.app")
 
 ROOT = Path(__file__).resolve().parent.parent
+_PEER_IN_FLIGHT_S = 2.0
 
 
 @dataclass
@@ -96,9 +99,15 @@ class Application:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.database = Database(settings.database_url)
+        # One writer: a command's row and its audit entry commit together, concurrent work shares commits.
+        self.writer = GroupCommit(self.database.engine)
         self.cache: Cache = create_cache(settings.redis_url)
         self.broker = None if settings.mqtt_url else EmbeddedBroker(settings.embedded_mqtt_port)
-        self.mqtt: MqttConnection | None = None  # created at start, once the broker's address is known
+        self.mqtt = MqttConnection(
+            self._mqtt_url,  # read at start: an embedded broker on port 0 has its address once it runs
+            client_id=f"hxtp-cloud-{uuid.uuid4().hex[:12]}",
+            max_in_flight=settings.mqtt_max_in_flight,
+        )
         self.presence = Presence(settings.presence_window_seconds)
         jwt_secret = load_or_create_secret(settings.jwt_secret, settings.data_dir / "jwt_secret")
         self.tokens = TokenService(jwt_secret)
@@ -133,7 +142,7 @@ class Application:
         release_signer.publish(settings.data_dir / "firmware_signing_key.pub")
         self.device_keys = DeviceKeys(self.database, secret_box, key_grace)  # the device link's port
         # Hash-chained audit log and live event bus: the domain services that record and announce.
-        self.audit = AuditLog(self.database)
+        self.audit = AuditLog(self.database, self.writer)
         self.events = EventBus(self.cache, settings.ws_queue_size)
         self.manifests = Manifests(self.database, self.audit)
         self.devices = Devices(
@@ -141,7 +150,7 @@ class Application:
         )
         self.groups = Groups(self.database)
         self.command_log = CommandLog(
-            self.database, timedelta(seconds=settings.command_ack_seconds), self.devices
+            self.database, timedelta(seconds=settings.command_ack_seconds), self.devices, self.writer
         )
         self._init_device_link(settings)
         self._init_commands(settings)
@@ -183,9 +192,12 @@ class Application:
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server: uvicorn.Server | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self._sweep: asyncio.Task[None] | None = None
+        self._started_at = utc_now()
 
     def _init_device_link(self, settings: Settings) -> None:
-        """The device link's domain objects; its MQTT objects are made in start(), with the broker."""
+        """The device link: its domain objects, the bridge over the MQTT connection, the outbound side."""
+        link_variants = LinkVariants(self.database)  # one instance: outbound sees what inbound learned
         self.command_outcomes = CommandAcks(self.command_log, self.events, CachedOutcomes(self.cache))
         self.device_messages = DeviceMessages(
             self.database,
@@ -194,13 +206,14 @@ class Application:
             self.command_outcomes,
             telemetry_keep=settings.telemetry_keep,
             telemetry_ttl=settings.telemetry_retention_seconds,
+            variants=link_variants,
         )
         self.inbound = InboundPipeline(
             self.device_keys,
             Limits(settings.message_max_age_seconds, settings.message_max_future_seconds),
             replay_guard=ReplayGuard(self.cache),
         )
-        self.outbound_sequence = OutboundSequence(self.database)
+        self.outbound_sequence = OutboundSequence(self.database, cache=self.cache, variants=link_variants)
         self.link_signer = LinkSigner(
             load_or_create_secret(settings.link_signing_key, settings.data_dir / "link_signing_key")
         )
@@ -214,12 +227,25 @@ class Application:
         self.broker_access = BrokerAccess(
             self.device_keys, settings.broker_server_username, settings.broker_server_password
         )
-        self.bridge: DeviceBridge | None = None
-        self.outbound: OutboundLink | None = None  # the command engine's way to a device
+        self.bridge = DeviceBridge(
+            self.mqtt,
+            self.inbound,
+            self.device_messages,
+            shared_group=settings.mqtt_shared_group,
+            embedded_broker=self.broker is not None,
+        )
+        self.outbound = OutboundLink(  # the command gates' way to a device
+            RecentDeviceKeys(self.device_keys),
+            self.outbound_sequence,
+            self.bridge,
+            self.link_signer,
+            client_id=str(uuid.uuid4()),
+            receive_buffer=settings.device_receive_buffer,
+        )
+        self.bridge.outbound = self.outbound
 
     def _init_commands(self, settings: Settings) -> None:
-        """The command gates; the dispatcher is handed the device link's outbound side at start."""
-        self.dispatcher = LinkDispatcher()
+        """The command gates, dispatching through the device link's outbound side."""
         self.commands = CommandGates(
             self.devices,
             self.manifests,
@@ -229,7 +255,7 @@ class Application:
             ),
             DryRunTokens(self.cache),
             self.command_log,
-            self.dispatcher,
+            self.outbound,
             self.audit,
             self.events,
             DryRunPolicy(
@@ -243,8 +269,11 @@ class Application:
             return RemoteTransport(self.settings.grpc_target)
         return InProcessTransport({name: e.handler for name, e in self.endpoints.items()})
 
+    def _mqtt_url(self) -> str:
+        return self.broker.url if self.broker is not None else self.settings.mqtt_url
+
     async def _mqtt_up(self) -> bool:
-        return self.mqtt is not None and self.mqtt.connected
+        return self.mqtt.connected
 
     async def _protocol_ready(self) -> bool:
         # The device codec (ext) is imported by this module's imports, so the link is what can fail.
@@ -255,39 +284,27 @@ class Application:
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await run_migrations_async(self.settings.database_url)
+        self._started_at = utc_now()
+        self._sweep = asyncio.create_task(self._resolve_left_in_flight(), name="resolve-left-in-flight")
         if self.broker is not None:
             await self.broker.start()
-        mqtt_url = self.broker.url if self.broker is not None else self.settings.mqtt_url
-        self.mqtt = MqttConnection(
-            mqtt_url,
-            client_id=f"hxtp-cloud-{uuid.uuid4().hex[:12]}",
-            max_in_flight=self.settings.mqtt_max_in_flight,
-        )
-        await self._start_device_link(self.mqtt)
+        await self.bridge.start()  # not connected yet: records the subscription for every connection
         await self.mqtt.start()
         if self.settings.grpc_port >= 0:
             await self._start_grpc()
         await self._start_http()
 
-    async def _start_device_link(self, mqtt: MqttConnection) -> None:
-        self.bridge = DeviceBridge(
-            mqtt,
-            self.inbound,
-            self.device_messages,
-            shared_group=self.settings.mqtt_shared_group,
-            embedded_broker=self.broker is not None,
-        )
-        self.outbound = OutboundLink(
-            RecentDeviceKeys(self.device_keys),
-            self.outbound_sequence,
-            self.bridge,
-            self.link_signer,
-            client_id=str(uuid.uuid4()),
-            receive_buffer=self.settings.device_receive_buffer,
-        )
-        self.bridge.outbound = self.outbound
-        self.dispatcher.outbound = self.outbound
-        await self.bridge.start()  # not connected yet: records the subscription for every connection
+    async def _resolve_left_in_flight(self) -> None:
+        """Expires what a stopped process committed and never published. Waits out a peer replica's
+        in-flight commands first: a pending row lives for one publish, milliseconds."""
+        await asyncio.sleep(_PEER_IN_FLIGHT_S)
+        try:
+            expired = await self.command_log.resolve_left_in_flight(self._started_at)
+        except Exception:
+            log.exception("commands left in flight could not be resolved; they expire when read")
+            return
+        if expired:
+            log.warning("%d command(s) left unpublished by a stopped server marked expired", expired)
 
     async def _start_grpc(self) -> None:
         server = grpc.aio.server()
@@ -333,10 +350,13 @@ class Application:
         if self._grpc_server is not None:
             await self._grpc_server.stop(grace=1.0)
         await self.gateway.transport.close()
-        if self.mqtt is not None:
-            await self.mqtt.stop()
+        await self.mqtt.stop()
         if self.broker is not None:
             await self.broker.stop()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            await asyncio.gather(self._sweep, return_exceptions=True)
+        await self.writer.drain()
         await self.identity.close()
         await self.events.close()
         await self.cache.close()

@@ -96,9 +96,14 @@ def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _audit_verify(settings: Settings) -> int:
-    """Exit 0 with the row count when the chain is intact; 1 naming the first bad row otherwise."""
+    """Exit 0 with the row count when every chain is intact; 1 naming each chain's first bad row."""
     from server.domain.audit.log import AuditLog
     from server.storage.database import Database
+
+    def name(chain_id: str) -> str:
+        if chain_id == "*":
+            return "* (written before per-tenant chains)"
+        return f"of tenant {chain_id}" if chain_id else "without tenant"
 
     async def verify() -> int:
         database = Database(settings.database_url)
@@ -107,11 +112,15 @@ def _audit_verify(settings: Settings) -> int:
         finally:
             await database.dispose()
         if report.intact:
-            print(f"audit chain intact: {report.count} row(s) verified")
+            print(f"audit chains intact: {report.count} row(s) in {len(report.chains)} chain(s) verified")
             return 0
-        print(f"audit chain BROKEN at row {report.first_bad_row}: {report.problem}", file=sys.stderr)
-        unverified = f"row {report.first_bad_row} and later are unverified"
-        print(f"  rows 1..{report.count} verify; {unverified}", file=sys.stderr)
+        for chain_id, broken in report.broken():
+            print(
+                f"audit chain {name(chain_id)} BROKEN at row {broken.first_bad_row}: {broken.problem}",
+                file=sys.stderr,
+            )
+            unverified = f"row {broken.first_bad_row} and later are unverified"
+            print(f"  rows 1..{broken.count} verify; {unverified}", file=sys.stderr)
         return 1
 
     return asyncio.run(verify())
@@ -151,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("config", help="list every HXTP_* setting with its default")
     audit = commands.add_parser("audit", help="audit log tools")
-    audit.add_argument("audit_command", choices=["verify"], help="verify: walk the hash chain")
+    audit.add_argument("audit_command", choices=["verify"], help="verify: walk every tenant's hash chain")
     users = commands.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     create = users.add_parser(
         "create", help="create (or update) a user, its tenant if missing; prints a token"

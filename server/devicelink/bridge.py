@@ -8,7 +8,8 @@ the loop: the pipeline counts and drops what a peer got wrong, and anything else
 with one message is logged (with its topic, never its payload) and the next message is served.
 
 Out: `publish` at QoS 1 through the connection's bounded in-flight window; a broker that is down or
-does not acknowledge in time answers SERVICE_UNAVAILABLE to the caller.
+does not acknowledge in time answers GATEWAY_ERROR (503) to the caller, the one translation of
+broker errors.
 """
 
 from __future__ import annotations
@@ -54,13 +55,17 @@ class DeviceBridge:
         self._mqtt.on_message(self._on_message)
         await self._mqtt.subscribe(self.topic_filter, qos=1)
 
+    @property
+    def connected(self) -> bool:
+        return self._mqtt.connected
+
     async def publish(self, topic: str, payload: bytes) -> None:
         try:
             await self._mqtt.publish(topic, payload, qos=1)
         except MqttNotConnectedError:
-            raise HxtpError(Code.SERVICE_UNAVAILABLE, "The MQTT broker is not reachable") from None
+            raise HxtpError(Code.GATEWAY_ERROR, "The MQTT broker is not reachable") from None
         except TimeoutError:
-            raise HxtpError(Code.SERVICE_UNAVAILABLE, "The MQTT broker does not acknowledge") from None
+            raise HxtpError(Code.GATEWAY_ERROR, "The MQTT broker does not acknowledge") from None
 
     async def _on_message(self, topic: str, payload: bytes) -> None:
         try:

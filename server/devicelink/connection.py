@@ -176,15 +176,17 @@ class MqttConnection:
 
     def __init__(
         self,
-        url: str,
+        url: str | Callable[[], str],
         client_id: str,
         *,
         keepalive: int = _DEFAULT_KEEPALIVE_S,
         max_backoff: float = _DEFAULT_MAX_BACKOFF_S,
         max_in_flight: int = 0,
     ) -> None:
-        self.endpoint = MqttEndpoint.parse(url)
-        self._broker = f"{self.endpoint.host}:{self.endpoint.port}"  # for messages
+        # A callable is read at start(): an embedded broker on port 0 has its address only once it runs.
+        self._url = url
+        self.endpoint = MqttEndpoint.parse(url) if isinstance(url, str) else None
+        self._broker = f"{self.endpoint.host}:{self.endpoint.port}" if self.endpoint else "(not started)"
         self.client_id = client_id
         self._keepalive = keepalive
         self._max_backoff = max_backoff
@@ -219,6 +221,10 @@ class MqttConnection:
         """Begin connecting in the background; returns at once, even when the broker is down."""
         if self._supervisor is not None:
             return
+        if self.endpoint is None:
+            assert callable(self._url)
+            self.endpoint = MqttEndpoint.parse(self._url())
+            self._broker = f"{self.endpoint.host}:{self.endpoint.port}"
         self._dispatcher = asyncio.create_task(self._dispatch(), name=f"mqtt-dispatch:{self.client_id}")
         self._supervisor = asyncio.create_task(self._supervise(), name=f"mqtt-supervisor:{self.client_id}")
 
@@ -328,6 +334,7 @@ class MqttConnection:
     def _new_session(self) -> _Session:
         session = _Session(self.client_id, self._forget_session, self._puback)
         session.client.on_message = self._receive
+        assert self.endpoint is not None  # resolved by start()
         if self.endpoint.username is not None:
             session.client.set_auth_credentials(self.endpoint.username, self.endpoint.password)
         return session
@@ -338,6 +345,7 @@ class MqttConnection:
         return min(backoff * 2, self._max_backoff)
 
     async def _connect(self, session: _Session) -> None:
+        assert self.endpoint is not None  # resolved by start()
         handshake = asyncio.ensure_future(
             session.client.connect(
                 self.endpoint.host, self.endpoint.port, keepalive=self._keepalive, version=MQTTv311

@@ -1,7 +1,8 @@
 """Cloud -> device messages (spec §11 "Sending a command"): built, signed and framed per profile.
 
-Each message gets a fresh message id (= request id), a 32-hex nonce, the current time in ms and the
-device's next persisted sequence number (server.domain.link.sequence), is signed through `ext`
+Each message gets a message id (= request id; a command's is chosen, and committed, before it is
+published), a 32-hex nonce, the current time in ms and the device's next sequence number
+(server.domain.link.sequence, reserved in blocks), is signed through `ext`
 (HMAC with the device's current secret; hxtp-3.1-ed25519 peers with the server's Ed25519 link key),
 framed for firmware profiles, and published at QoS 1 on `hxtp/{tenant}/device/{device}/{channel}`.
 
@@ -11,9 +12,16 @@ The variant is the one the device's verified messages were seen to use (hxtp-py 
 inbound check turns any object into {} (§4.3); the SDK's own hash for SDK peers. The params
 text placed in the envelope is exactly the text the v1.0.6 template signs.
 
+Number, signature and publish happen under the device's lock (server.devicelink.ordering), so
+concurrent messages to one device reach the wire in the order of their numbers.
+
 A message that would not fit the device's MQTT receive buffer (topic + payload + MQTT header) is
-refused with PARAMS_INVALID before a sequence number is taken or anything is sent: the firmware
-drops an oversized packet silently.
+refused with PARAMS_INVALID before anything is sent: the firmware drops an oversized packet
+silently. The number it was built with is skipped, which the device never notices (numbers only
+need to increase).
+
+As the command gates' `Dispatcher`, the link answers GATEWAY_ERROR at once while the broker is not
+connected, before anything is written.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import Any, Protocol
 import ext
 from ext import HxtpRejection
 from server.devicelink import profiles
+from server.devicelink.ordering import DeviceOrder
 from server.domain.link.ports import LinkDevice, LinkDirectory
 from server.errors import Code, HxtpError
 
@@ -36,11 +45,15 @@ _CHANNEL = {"command": "cmd", "ota": "ota", "hello_ack": "cmd"}
 # PUBLISH fixed header (<= 5 bytes) + topic length (2) + packet id (2): what the firmware's buffer
 # holds on top of the topic and payload.
 _MQTT_OVERHEAD = 9
-_WIDEST_SEQUENCE = 2**63 - 1  # size estimates use the widest number a firmware int64 can hold
 
 
 class Publisher(Protocol):
-    async def publish(self, topic: str, payload: bytes) -> None: ...
+    @property
+    def connected(self) -> bool: ...
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """QoS 1; raises HxtpError(GATEWAY_ERROR) when the broker cannot take it."""
+        ...
 
 
 class SequenceSource(Protocol):
@@ -94,20 +107,37 @@ class OutboundLink:
         self.client_id = client_id  # one UUID per server instance (§11 step 1)
         self._receive_buffer = receive_buffer
         self._clock_ms = clock_ms
+        self._order = DeviceOrder()
+
+    def ready(self) -> bool:
+        return self._publisher.connected
+
+    async def dispatch(self, device_id: str, message_id: str, action: str, params: dict[str, Any]) -> None:
+        await self.send_command(device_id, action, params, message_id=message_id)
 
     async def send_command(
-        self, device_id: str, action: str, params: dict[str, Any], capability: str | None = None
+        self,
+        device_id: str,
+        action: str,
+        params: dict[str, Any],
+        capability: str | None = None,
+        message_id: str | None = None,
     ) -> Sent:
         extra: dict[str, Any] = {"action": action}
         if capability is not None:
             extra["capability"] = capability
-        return await self.send(device_id, "command", params, extra)
+        return await self.send(device_id, "command", params, extra, message_id)
 
     async def send_hello_ack(self, device_id: str) -> Sent:
         return await self.send(device_id, "hello_ack", {}, {})
 
     async def send(
-        self, device_id: str, message_type: str, params: dict[str, Any], extra: dict[str, Any]
+        self,
+        device_id: str,
+        message_type: str,
+        params: dict[str, Any],
+        extra: dict[str, Any],
+        message_id: str | None = None,
     ) -> Sent:
         device = await self._directory.profile(device_id)
         if device is None:
@@ -129,20 +159,20 @@ class OutboundLink:
             message_type,
             params,
             extra,
-            self._message_ids(),
+            message_id or self._message_ids(),
             self._nonces,
         )
-        # Size first, with the widest sequence number: a refused message must not burn a number.
-        widest = build.payload(_WIDEST_SEQUENCE, self._clock_ms())
-        size = len(topic.encode()) + len(widest) + _MQTT_OVERHEAD
-        if size > self._receive_buffer:
-            raise HxtpError(
-                Code.PARAMS_INVALID,
-                f"The message would be {size} bytes; the device receives at most {self._receive_buffer}",
-            )
-        sequence = await self._sequences.next(device_id)
-        payload = build.payload(sequence, self._clock_ms())
-        await self._publisher.publish(topic, payload)
+        overhead = len(topic.encode()) + _MQTT_OVERHEAD
+        async with self._order.hold(device_id):
+            sequence = await self._sequences.next(device_id)
+            payload = build.payload(sequence, self._clock_ms())
+            if overhead + len(payload) > self._receive_buffer:
+                raise HxtpError(
+                    Code.PARAMS_INVALID,
+                    f"The message would be {overhead + len(payload)} bytes; "
+                    f"the device receives at most {self._receive_buffer}",
+                )
+            await self._publisher.publish(topic, payload)
         return Sent(build.message_id, sequence, topic, payload)
 
 

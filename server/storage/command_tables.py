@@ -21,7 +21,7 @@ class Command(SQLModel, table=True):
     user_id: str = Field(default="", max_length=ID_LENGTH)
     action: str = Field(max_length=64)
     params_json: str = Field(default="{}")
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default="pending", max_length=16, index=True)  # the restart sweep finds `pending`
     message_id: str | None = Field(default=None, index=True, max_length=ID_LENGTH)
     error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)

@@ -1,4 +1,5 @@
-"""Run as a separate process by the tests: append N audit rows to a database, starting at a given time.
+"""Run as a separate process by the tests: append N audit rows to a database (alternating tenants t
+and u), starting at a given time.
 
     python -m tests.audit.appender <async database URL> <label> <count> <start at, epoch seconds>
 
@@ -21,7 +22,8 @@ async def _append(url: str, label: str, count: int, start_at: float) -> None:
         audit = AuditLog(database)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         for n in range(count):
-            await audit.append("command_executed", tenant_id="t", details={"by": label, "n": n})
+            tenant = ("t", "u")[n % 2]
+            await audit.append("command_executed", tenant_id=tenant, details={"by": label, "n": n})
     finally:
         await database.dispose()
 

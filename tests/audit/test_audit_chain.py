@@ -1,4 +1,5 @@
-"""The audit chain: the documented encoding, appends under concurrency, and tamper detection."""
+"""The audit chains (one per tenant): the documented encoding, appends under concurrency, and tamper
+detection per chain."""
 
 from __future__ import annotations
 
@@ -34,12 +35,16 @@ async def test_a_row_hash_is_the_documented_encoding(audit: AuditLog) -> None:
     )
     assert first.row_id == 1 and first.prev_hash == GENESIS_HASH == "0" * 64
     assert first.row_hash == hashlib.sha256((GENESIS_HASH + canonical).encode()).hexdigest()
-    second = await audit.append("command_rejected", tenant_id=None, result="RESTRICTED_ACTION")
+    second = await audit.append("command_rejected", tenant_id="tenant-1", result="RESTRICTED_ACTION")
     assert second.row_id == 2 and second.prev_hash == first.row_hash
-    assert json.loads(second.details) == {} and second.user_id is None
+    # Another chain (no tenant) starts at its own genesis.
+    other = await audit.append("command_rejected", tenant_id=None, result="RESTRICTED_ACTION")
+    assert other.row_id == 1 and other.prev_hash == GENESIS_HASH and other.chain_id == ""
+    assert json.loads(other.details) == {} and other.user_id is None
     report = await audit.verify()
-    assert report.intact and report.count == 2
-    assert [e.row_id for e in await audit.entries()] == [1, 2]
+    assert report.intact and report.count == 3
+    assert [chain for chain, _ in report.chains] == ["", "tenant-1"]
+    assert [e.row_id for e in await audit.entries("tenant-1")] == [1, 2]
 
 
 async def test_an_empty_chain_verifies(audit: AuditLog) -> None:
@@ -57,10 +62,11 @@ async def test_bad_arguments_are_refused_before_anything_is_written(audit: Audit
     assert (await audit.verify()).count == 0
 
 
-async def test_concurrent_appends_form_one_chain(audit: AuditLog) -> None:
+async def test_concurrent_appends_form_one_chain_per_tenant(audit: AuditLog) -> None:
     await asyncio.gather(*(audit.append("command_executed", tenant_id=f"t{n % 3}") for n in range(60)))
     report = await audit.verify()
     assert report.intact and report.count == 60
+    assert [(chain, r.count) for chain, r in report.chains] == [("t0", 20), ("t1", 20), ("t2", 20)]
 
 
 async def test_two_engines_appending_at_once_form_one_chain(database_url: str) -> None:
@@ -74,7 +80,7 @@ async def test_two_engines_appending_at_once_form_one_chain(database_url: str) -
         )
         report = await logs[0].verify()
         assert report.intact and report.count == 80
-        numbers = sorted(json.loads(e.details)["n"] for e in await logs[1].entries(limit=100))
+        numbers = sorted(json.loads(e.details)["n"] for e in await logs[1].entries("t", limit=100))
         assert numbers == list(range(80))
     finally:
         await first.dispose()
@@ -96,11 +102,30 @@ async def test_verify_names_the_tampered_row(
     audit: AuditLog, database: Database, statement: str, bad_row: int
 ) -> None:
     for n in range(6):
-        await audit.append("command_rejected", tenant_id="t", result="PARAMS_INVALID", details={"n": n})
+        for tenant in ("t", "u"):
+            await audit.append(
+                "command_rejected", tenant_id=tenant, result="PARAMS_INVALID", details={"n": n}
+            )
     assert (await audit.verify()).intact
     async with database.session() as session:
-        await session.exec(text(statement))
+        await session.exec(text(f"{statement} AND chain_id = 't'"))
         await session.commit()
     report = await audit.verify()
     assert not report.intact
-    assert report.first_bad_row == bad_row, report.problem
+    [(chain, broken)] = report.broken()  # the other tenant's chain still verifies on its own
+    assert chain == "t" and broken.first_bad_row == bad_row, broken.problem
+    assert report.chain("u").intact and report.chain("u").count == 6
+
+
+async def test_a_row_moved_into_another_tenants_chain_is_detected(
+    audit: AuditLog, database: Database
+) -> None:
+    for tenant in ("t", "u"):
+        await audit.append("command_executed", tenant_id=tenant)
+    async with database.session() as session:
+        # Row 1 of u re-labelled as row 2 of t, hash and all: its hashed tenant_id gives it away.
+        await session.exec(text("UPDATE audit_log SET chain_id = 't', row_id = 2 WHERE chain_id = 'u'"))
+        await session.exec(text("UPDATE audit_chain SET last_row_id = 2 WHERE chain_id = 't'"))
+        await session.commit()
+    broken = dict(report for report in (await audit.verify()).broken())
+    assert broken["t"].first_bad_row == 2

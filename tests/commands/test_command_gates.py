@@ -183,7 +183,7 @@ async def test_audit_records_dispatch_and_rejection(fleet: Fleet) -> None:
     device, _ = await fleet.device_on_mqtt("light")
     await fleet.post(f"/api/v1/device/{device.device_id}/command", {"action": "light_on"})
     await fleet.post(f"/api/v1/device/{device.device_id}/command", {"action": "dance"})
-    rows = [r for r in await fleet.app.audit.entries(limit=1000) if r.tenant_id == fleet.tenant_id]
+    rows = await fleet.app.audit.entries(fleet.tenant_id, limit=1000)
     kinds = [(r.event_type, r.result) for r in rows]
     assert ("command_executed", "SUCCESS") in kinds and (
         "command_rejected",
@@ -200,7 +200,7 @@ async def test_secret_rotation_revocation_and_manifest_changes_are_audited(fleet
         await fleet.http.put(f"/api/v1/devices/{device}/manifest", json=manifest, headers=fleet.headers())
     ).status_code in (200, 201)
     await fleet.post(f"/api/v1/device/{device}/revoke")
-    rows = [r for r in await fleet.app.audit.entries(limit=1000) if r.device_id == device]
+    rows = [r for r in await fleet.app.audit.entries(fleet.tenant_id, limit=1000) if r.device_id == device]
     assert [r.event_type for r in rows] == [
         "device_registered",
         "safety_key_rotation",

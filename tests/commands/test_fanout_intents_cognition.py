@@ -153,7 +153,7 @@ async def test_rules_are_per_tenant_and_validated(fleet: Fleet) -> None:
     assert bad.status_code == 400 and bad.json()["field"] == "rules[0].when"
 
 
-async def test_broker_down_is_gateway_error_and_recorded_failed(tmp_path: Path) -> None:
+async def test_broker_down_is_gateway_error_at_once_and_audited(tmp_path: Path) -> None:
     async with running(tmp_path, wait_for_mqtt=False, HXTP_MQTT_URL="mqtt://127.0.0.1:1") as app:
         import httpx
 
@@ -164,6 +164,8 @@ async def test_broker_down_is_gateway_error_and_recorded_failed(tmp_path: Path) 
             device = (await fleet.register("light"))["device_id"]
             response = await fleet.post(f"/api/v1/device/{device}/command", {"action": "light_on"})
             assert (response.status_code, response.json()["error"]) == (503, "GATEWAY_ERROR")
+            # Failed fast: nothing was committed as a command (nothing could be sent), the refusal is audited.
             history = await http.get(f"/api/v1/device/{device}/commands", headers=fleet.headers())
-            [command] = history.json()["commands"]
-            assert command["status"] == "failed" and command["error"]
+            assert history.json()["commands"] == []
+            rows = await app.audit.entries(fleet.tenant_id, limit=100)
+            assert ("command_rejected", "GATEWAY_ERROR") in [(r.event_type, r.result) for r in rows]

@@ -35,14 +35,16 @@ async def test_sequence_is_max_of_next_and_clock(tmp_path: Path) -> None:
     await run_migrations_async(url)
     database = Database(url)
     clock = [1000]
-    sequence = OutboundSequence(database, clock_ms=lambda: clock[0])
+    sequence = OutboundSequence(database, clock_ms=lambda: clock[0], block=3)
     try:
         assert [await sequence.next("d") for _ in range(3)] == [1000, 1001, 1002]
-        clock[0] = 5000  # the clock jumps ahead: numbers follow it
+        clock[0] = 5000  # the clock jumps ahead: the next block follows it
         assert await sequence.next("d") == 5000
-        clock[0] = 10  # the clock goes back: numbers still increase
-        assert await sequence.next("d") == 5001
+        clock[0] = 10  # the clock goes back: numbers still increase (within the block and after it)
+        assert [await sequence.next("d") for _ in range(3)] == [5001, 5002, 5003]  # next block: 5003..
         assert await sequence.next("other") == 10
+        # Another process (or this one after a restart) starts above every reserved number.
+        assert await OutboundSequence(database, clock_ms=lambda: clock[0], block=3).next("d") == 5006
     finally:
         await database.dispose()
 

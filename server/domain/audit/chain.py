@@ -17,6 +17,14 @@ previous row's ``row_hash`` as 64 ASCII hex characters (the genesis ``prev_hash`
 
 Any language reproduces it with a sorted-keys compact JSON writer. ``row_id`` is inside the hash, so
 reordering or renumbering rows breaks the chain as surely as editing them.
+
+One chain per tenant
+--------------------
+Each tenant has its own chain (entries without a tenant form the chain of ``tenant_id`` null): ``row_id``
+counts from 1 within the chain and ``prev_hash`` is the previous row *of the same chain*. The encoding
+of a row is unchanged; the chain a row belongs to is its hashed ``tenant_id``, so a row moved into
+another tenant's chain fails verification. Rows written before the split (one chain across all
+tenants) form the chain ``*`` and verify as they were written.
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ class AuditEntry:
     result: str
     timestamp: str
     details: str  # canonical JSON text
+    chain_id: str = ""  # the tenant id; "" for entries without one
 
     def details_object(self) -> Any:
         return json.loads(self.details)
@@ -102,7 +111,9 @@ class ChainWalker:
     Everything from that row on is unverified (contract §8.1), so there is nothing more to learn.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: str | None = None, any_tenant: bool = False) -> None:
+        self._tenant_id = tenant_id
+        self._any_tenant = any_tenant  # the chain written before chains were per tenant
         self.count = 0
         self.prev_hash = GENESIS_HASH
         self.broken: ChainReport | None = None
@@ -118,6 +129,8 @@ class ChainWalker:
                 problem = (
                     f"row_id {entry.row_id} where {expected_id} was expected (rows missing or renumbered)"
                 )
+            elif not self._any_tenant and entry.tenant_id != self._tenant_id:
+                problem = "the row belongs to another tenant's chain"
             elif entry.prev_hash != self.prev_hash:
                 problem = "prev_hash does not match the previous row's row_hash"
             elif entry.row_hash != row_hash(entry.prev_hash, hashed_fields(entry)):
@@ -147,3 +160,24 @@ class ChainWalker:
                 f"the table holds {self.count} ending in {self.prev_hash[:12]}…",
             )
         return ChainReport(self.count)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """Every chain's report, by chain id ("" = entries without a tenant)."""
+
+    chains: tuple[tuple[str, ChainReport], ...]
+
+    @property
+    def intact(self) -> bool:
+        return all(report.intact for _, report in self.chains)
+
+    @property
+    def count(self) -> int:
+        return sum(report.count for _, report in self.chains)
+
+    def broken(self) -> list[tuple[str, ChainReport]]:
+        return [(chain, report) for chain, report in self.chains if not report.intact]
+
+    def chain(self, chain_id: str) -> ChainReport:
+        return dict(self.chains).get(chain_id, ChainReport(0))

@@ -14,7 +14,7 @@ from typing import Any
 import ext
 from server.domain.catalog.manifests import CompiledAction, Manifests
 from server.domain.commands.dry_run import DryRunTokens, PendingCommand
-from server.domain.commands.history import CommandLog
+from server.domain.commands.history import CommandLog, NewCommand, StatusChange
 from server.domain.commands.limits import DeviceCommandLimiter
 from server.domain.commands.ports import AuditTrail, Dispatcher, EventBus
 from server.domain.fleet.devices import Devices
@@ -179,56 +179,61 @@ class CommandGates:
             request.tenant_id, request.device_id, request.user_id, request.action, admitted.params
         )
         ticket = await self._tokens.issue(pending, self._policy.ttl_for(admitted.safety_class))
-        await self._audit.append(
-            "dry_run_completed",
-            tenant_id=request.tenant_id,
-            user_id=request.user_id,
-            device_id=request.device_id,
-            action=request.action,
-            details={"safety_class": admitted.safety_class},
+        await self._log.writer.submit(
+            self._entry("dry_run_completed", request, details={"safety_class": admitted.safety_class})
         )
         return DryRunAnswer(ticket.token, reason, ticket.expires_at)
 
     async def _dispatch(self, admitted: Admitted) -> Dispatched:
+        """Commit, then publish: the row (with the message id it is published under) and its audit
+        entry are durable before the device can see the command, so whatever a device receives, and
+        every 202, has both; a crash in between leaves a `pending` row that the restart expires."""
         request = admitted.request
-        command_id = await self._log.create(
+        if not self._dispatcher.ready():
+            error = HxtpError(Code.GATEWAY_ERROR, "The MQTT broker is not reachable")
+            await self._rejected(request, error)
+            raise error
+        command = NewCommand(
             request.tenant_id, request.device_id, request.user_id, request.action, admitted.params
         )
+        executed = {"command_id": command.id, "message_id": command.message_id}
+        await self._log.writer.submit(command, self._entry("command_executed", request, details=executed))
         try:
-            message_id = await self._dispatcher.dispatch(
-                request.tenant_id, request.device_id, command_id, request.action, admitted.params
+            await self._dispatcher.dispatch(
+                request.device_id, command.message_id, request.action, admitted.params
             )
         except HxtpError as error:
             # Recorded as failed, never silently lost.
-            await self._log.mark(command_id, "failed", error=error.reason or error.spec.message)
-            await self._rejected(request, error)
+            failed = StatusChange(command.id, "failed", error.reason or error.spec.message)
+            await self._log.writer.submit(failed, *self._rejection(request, error))
             raise
-        await self._log.mark(command_id, "dispatched", message_id=message_id)
-        await self._audit.append(
-            "command_executed",
+        await self._log.writer.submit(StatusChange(command.id, "dispatched"))
+        await self._events.publish_command_status(
+            request.tenant_id, request.device_id, command.id, "dispatched"
+        )
+        return Dispatched(command.id, command.message_id)
+
+    def _rejection(self, request: CommandRequest, error: HxtpError) -> list[Any]:
+        if error.code == Code.NOT_FOUND:
+            return []  # unknown device: nothing of the tenant's to audit (and the CLI login probe lands here)
+        return [
+            self._entry("command_rejected", request, result=error.spec.name, details={"reason": error.reason})
+        ]
+
+    def _entry(self, event_type: str, request: CommandRequest, **fields: Any) -> Any:
+        return self._audit.entry(
+            event_type,
             tenant_id=request.tenant_id,
             user_id=request.user_id,
             device_id=request.device_id,
             action=request.action,
-            details={"command_id": command_id, "message_id": message_id},
+            **fields,
         )
-        await self._events.publish_command_status(
-            request.tenant_id, request.device_id, command_id, "dispatched"
-        )
-        return Dispatched(command_id, message_id)
 
     async def _rejected(self, request: CommandRequest, error: HxtpError) -> None:
-        if error.code == Code.NOT_FOUND:
-            return  # unknown device: nothing of the tenant's to audit (and the CLI login probe lands here)
-        await self._audit.append(
-            "command_rejected",
-            tenant_id=request.tenant_id,
-            user_id=request.user_id,
-            device_id=request.device_id,
-            action=request.action,
-            result=error.spec.name,
-            details={"reason": error.reason},
-        )
+        entries = self._rejection(request, error)
+        if entries:
+            await self._log.writer.submit(*entries)
 
 
 def _validated(compiled: CompiledAction, params: dict[str, Any]) -> dict[str, Any]:

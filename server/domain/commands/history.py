@@ -1,23 +1,37 @@
 """The persisted command history: create, mark the outcome, read newest first.
 
-A command still `dispatched` after the acknowledgement window is reported (and stored) as `expired`
-the first time anyone reads it, so history never shows a command as in flight forever.
+Writes are units of work for the group-commit writer (server.storage.group_commit): a new command row
+(`pending`, with the message id it will be published under) commits together with its audit entry
+before anything is published, so whatever reaches a device has a row, and status changes (dispatched,
+acked, failed, expired) share transactions with everyone else's.
+
+A command still `pending` or `dispatched` after the acknowledgement window is reported (and stored)
+as `expired` the first time anyone reads it, and a restart expires the commands a stopped process
+left `pending` (committed, never published), so history never shows a command in flight forever.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from server.domain.fleet.devices import Devices
 from server.errors import Code, HxtpError
 from server.storage.command_tables import Command
 from server.storage.database import Database
+from server.storage.group_commit import GroupCommit
+from server.storage.models import new_id
 from server.storage.types import utc_now
+
+_TABLE: Table = Command.__table__  # type: ignore[attr-defined]
+IN_FLIGHT = ("pending", "dispatched")
 
 DEFAULT_HISTORY = 50
 MAX_HISTORY = 500
@@ -48,70 +62,153 @@ def _view(row: Command) -> CommandView:
     )
 
 
+@dataclass(slots=True)
+class NewCommand:
+    """A command row, `pending` until it is published (a unit of work; its result is None)."""
+
+    order: ClassVar[int] = 10
+    tenant_id: str
+    device_id: str
+    user_id: str
+    action: str
+    params: dict[str, Any]
+    message_id: str = field(default_factory=new_id)
+    id: str = field(default_factory=new_id)
+
+    @classmethod
+    async def apply_all(cls, connection: AsyncConnection, items: Sequence[NewCommand]) -> list[None]:
+        now = utc_now()
+        rows = [
+            {
+                "id": item.id,
+                "tenant_id": item.tenant_id,
+                "device_id": item.device_id,
+                "user_id": item.user_id,
+                "action": item.action,
+                "params_json": json.dumps(item.params, separators=(",", ":"), sort_keys=True),
+                "status": "pending",
+                "message_id": item.message_id,
+                "error": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for item in items
+        ]
+        await connection.execute(insert(_TABLE), rows)
+        return [None] * len(items)
+
+
+_STATUS_CHANGE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == bindparam("b_from"))
+    .values(status=bindparam("b_status"), error=bindparam("b_error"), updated_at=bindparam("b_at"))
+)
+
+
+@dataclass(slots=True)
+class StatusChange:
+    """`pending` -> dispatched | failed, only from `pending`: a status set by an ack that overtook
+    it is never overwritten (a unit of work; its result is None)."""
+
+    order: ClassVar[int] = 30
+    command_id: str
+    status: str
+    error: str | None = None
+
+    @classmethod
+    async def apply_all(cls, connection: AsyncConnection, items: Sequence[StatusChange]) -> list[None]:
+        now = utc_now()
+        rows = [
+            {
+                "b_id": item.command_id,
+                "b_from": "pending",
+                "b_status": item.status,
+                "b_error": item.error[:500] if item.error is not None else None,
+                "b_at": now,
+            }
+            for item in items
+        ]
+        await connection.execute(_STATUS_CHANGE, rows)
+        return [None] * len(items)
+
+
+@dataclass(slots=True)
+class AckChange:
+    """A device's ack of `message_id` (a unit of work): (tenant_id, command_id) when it matched."""
+
+    order: ClassVar[int] = 40
+    device_id: str
+    message_id: str
+    ok: bool
+    error: str | None
+
+    @classmethod
+    async def apply_all(
+        cls, connection: AsyncConnection, items: Sequence[AckChange]
+    ) -> list[tuple[str, str] | None]:
+        results: list[tuple[str, str] | None] = []
+        for item in items:
+            statement = (
+                update(_TABLE)
+                .where(_TABLE.c.message_id == item.message_id, _TABLE.c.device_id == item.device_id)
+                .values(
+                    status="acked" if item.ok else "failed",
+                    error=None if item.ok else (item.error or "device reported failure")[:500],
+                    updated_at=utc_now(),
+                )
+                .returning(_TABLE.c.tenant_id, _TABLE.c.id)
+            )
+            row = (await connection.execute(statement)).first()
+            results.append(None if row is None else (str(row[0]), str(row[1])))
+        return results
+
+
 class CommandLog:
-    def __init__(self, database: Database, ack_window: timedelta, devices: Devices) -> None:
+    def __init__(
+        self, database: Database, ack_window: timedelta, devices: Devices, writer: GroupCommit | None = None
+    ) -> None:
         self._db = database
         self._ack_window = ack_window
         self._devices = devices  # history is the device's: another tenant's device answers 404
-
-    async def create(
-        self, tenant_id: str, device_id: str, user_id: str, action: str, params: dict[str, Any]
-    ) -> str:
-        row = Command(
-            tenant_id=tenant_id,
-            device_id=device_id,
-            user_id=user_id,
-            action=action,
-            params_json=json.dumps(params, separators=(",", ":"), sort_keys=True),
-        )
-        async with self._db.session() as session:
-            session.add(row)
-            await session.commit()
-        return row.id
-
-    async def mark(
-        self, command_id: str, status: str, message_id: str | None = None, error: str | None = None
-    ) -> None:
-        async with self._db.session() as session:
-            row = await session.get(Command, command_id)
-            if row is None:
-                return
-            row.status, row.updated_at = status, utc_now()
-            if message_id is not None:
-                row.message_id = message_id
-            if error is not None:
-                row.error = error[:500]
-            session.add(row)
-            await session.commit()
+        self.writer = writer if writer is not None else GroupCommit(database.engine)
 
     async def record_ack(
         self, device_id: str, message_id: str, ok: bool, error: str | None
     ) -> tuple[str, str] | None:
         """The device's acknowledgement of `message_id`: (tenant_id, command_id) when it matched one."""
-        async with self._db.session() as session:
-            rows = await session.exec(
-                select(Command).where(Command.message_id == message_id, Command.device_id == device_id)
+        (matched,) = await self.writer.submit(AckChange(device_id, message_id, ok, error))
+        return matched  # type: ignore[no-any-return]
+
+    async def resolve_left_in_flight(self, created_before: datetime) -> int:
+        """Expires the commands a stopped process left `pending`: committed, and either never
+        published or published without the publish being recorded. Nothing will publish them now;
+        a device's ack still moves one to acked or failed. Returns how many."""
+        async with self._db.engine.begin() as connection:
+            result = await connection.execute(
+                update(_TABLE)
+                .where(_TABLE.c.status == "pending", _TABLE.c.created_at < created_before)
+                .values(
+                    status="expired",
+                    error="the server stopped before recording this command's publish",
+                    updated_at=utc_now(),
+                )
             )
-            row = rows.first()
-            if row is None:
-                return None
-            row.status = "acked" if ok else "failed"
-            row.error = None if ok else (error or "device reported failure")[:500]
-            row.updated_at = utc_now()
-            session.add(row)
-            await session.commit()
-            return row.tenant_id, row.id
+        return int(result.rowcount)
 
     async def _expire_stale(self, rows: list[Command]) -> None:
         cutoff = utc_now() - self._ack_window
-        stale = [r for r in rows if r.status == "dispatched" and r.created_at < cutoff]
+        stale = [r for r in rows if r.status in IN_FLIGHT and r.created_at < cutoff]
         if not stale:
             return
-        async with self._db.session() as session:
-            for row in stale:
-                row.status, row.updated_at = "expired", utc_now()
-                session.add(row)
-            await session.commit()
+        async with self._db.engine.begin() as connection:
+            # Only rows still in flight: an ack committed since the read is never overwritten.
+            await connection.execute(
+                update(_TABLE)
+                .where(_TABLE.c.id.in_([r.id for r in stale]), _TABLE.c.status.in_(IN_FLIGHT))
+                .values(status="expired", updated_at=utc_now())
+            )
+        for row in stale:
+            row.status = "expired"
 
     async def history(self, tenant_id: str, device_id: str, limit: int, offset: int = 0) -> list[CommandView]:
         if limit < 0 or limit > MAX_HISTORY:

@@ -1,7 +1,8 @@
 """What the command gates need from elsewhere, as small ports.
 
 `Dispatcher` is the device link's outbound side (sign, frame, publish); `AuditTrail` the hash-chained
-audit log; `EventBus` the per-tenant live event stream. The composition root wires the real ones.
+audit log (its entries commit with the command rows through the group-commit writer); `EventBus`
+the per-tenant live event stream. The composition root wires the real ones.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from typing import Any, Protocol
 
 
 class Dispatcher(Protocol):
-    async def dispatch(
-        self, tenant_id: str, device_id: str, command_id: str, action: str, params: dict[str, Any]
-    ) -> str:
-        """Send the command to the device; returns the envelope's message_id.
+    def ready(self) -> bool:
+        """False while the broker is not connected: a command then fails fast, nothing is written."""
+        ...
+
+    async def dispatch(self, device_id: str, message_id: str, action: str, params: dict[str, Any]) -> None:
+        """Send the command to the device under `message_id` (already committed with its row).
 
         Raises HxtpError(Code.GATEWAY_ERROR) when the broker cannot take it, and
         HxtpError(Code.PARAMS_INVALID) when the message would not fit the device's receive buffer.
@@ -22,7 +25,7 @@ class Dispatcher(Protocol):
 
 
 class AuditTrail(Protocol):
-    async def append(
+    def entry(
         self,
         event_type: str,
         *,
@@ -32,7 +35,13 @@ class AuditTrail(Protocol):
         action: str | None = None,
         result: str = "SUCCESS",
         details: dict[str, Any] | None = None,
-    ) -> Any: ...
+    ) -> Any:
+        """One audit row as a unit of work, to commit together with other rows."""
+        ...
+
+    async def append(self, event_type: str, **fields: Any) -> Any:
+        """Appends one row (the arguments of `entry`) and returns once it is committed."""
+        ...
 
 
 class EventBus(Protocol):

@@ -39,6 +39,18 @@ class DeviceProfile:
     revoked: bool
 
 
+def _profile(device: Device) -> DeviceProfile:
+    return DeviceProfile(
+        device.id,
+        device.tenant_id,
+        device.device_type,
+        device.protocol,
+        bytes.fromhex(device.public_key) if device.public_key else None,
+        device.key_version,
+        device.revoked,
+    )
+
+
 class DeviceKeys:
     def __init__(self, database: Database, box: SecretBox, grace: timedelta) -> None:
         self._db = database
@@ -48,23 +60,20 @@ class DeviceKeys:
     async def profile(self, device_id: str) -> DeviceProfile | None:
         async with self._db.session() as session:
             device = await session.get(Device, device_id)
-        if device is None:
-            return None
-        return DeviceProfile(
-            device.id,
-            device.tenant_id,
-            device.device_type,
-            device.protocol,
-            bytes.fromhex(device.public_key) if device.public_key else None,
-            device.key_version,
-            device.revoked,
-        )
+        return None if device is None else _profile(device)
 
     async def active_and_previous(self, device_id: str) -> list[bytes]:
+        return (await self.profile_and_secrets(device_id))[1]
+
+    async def profile_and_secrets(self, device_id: str) -> tuple[DeviceProfile | None, list[bytes]]:
+        """Both in one read of the device (what an outbound message needs)."""
         async with self._db.session() as session:
             device = await session.get(Device, device_id)
-            if device is None or device.revoked:
-                return []
+            if device is None:
+                return None, []
+            profile = _profile(device)
+            if device.revoked:
+                return profile, []
             keys = await session.exec(
                 select(DeviceKey)
                 .where(DeviceKey.device_id == device_id)
@@ -72,7 +81,7 @@ class DeviceKeys:
             )
             now = utc_now()
             usable = [key for key in keys if key_status(key, device, self._grace, now) in ("active", "grace")]
-        return [self._box.open(key.sealed_secret, device_id, key.version) for key in usable]
+        return profile, [self._box.open(key.sealed_secret, device_id, key.version) for key in usable]
 
     async def current_secret(self, device_id: str) -> bytes | None:
         secrets = await self.active_and_previous(device_id)
@@ -90,11 +99,14 @@ class RecentDeviceKeys:
 
     def __init__(self, keys: DeviceKeys) -> None:
         self._keys = keys
-        self._profiles: TtlMemo[str, DeviceProfile | None] = TtlMemo()
-        self._secrets: TtlMemo[str, list[bytes]] = TtlMemo()
+        # Profile and secrets together: one read of the device per refresh, not one for each.
+        self._facts: TtlMemo[str, tuple[DeviceProfile | None, list[bytes]]] = TtlMemo()
+
+    async def _read(self, device_id: str) -> tuple[DeviceProfile | None, list[bytes]]:
+        return await self._facts.get(device_id, lambda: self._keys.profile_and_secrets(device_id))
 
     async def profile(self, device_id: str) -> DeviceProfile | None:
-        return await self._profiles.get(device_id, lambda: self._keys.profile(device_id))
+        return (await self._read(device_id))[0]
 
     async def active_and_previous(self, device_id: str) -> list[bytes]:
-        return await self._secrets.get(device_id, lambda: self._keys.active_and_previous(device_id))
+        return (await self._read(device_id))[1]

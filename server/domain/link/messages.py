@@ -77,6 +77,7 @@ class DeviceMessages:
         telemetry_keep: int = 100,
         telemetry_ttl: float = 86400.0,
         touch_interval: float = 30.0,
+        variants: LinkVariants | None = None,
     ) -> None:
         self._db = database
         self._cache = cache
@@ -85,7 +86,7 @@ class DeviceMessages:
         self._telemetry_keep = telemetry_keep
         self._telemetry_ttl = telemetry_ttl
         self._touch_interval = touch_interval
-        self._variants = LinkVariants(database)
+        self._variants = variants if variants is not None else LinkVariants(database)
         self._touched: dict[str, float] = {}  # device -> monotonic time of the last last_seen write
         self._handlers: dict[str, Callable[[DeviceMessage], Awaitable[None]]] = {
             "hello": self._hello,
