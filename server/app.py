@@ -120,6 +120,7 @@ class Application:
                 settings.idp_issuer,
                 settings.idp_audience,
                 settings.cookie_secure,
+                settings.tiers,
             ),
         )
         kit = self.identity
@@ -184,7 +185,7 @@ class Application:
                     )
                 ),
             },
-            Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter),
+            Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter, tiers=kit.tiers),
         )
         self.gateway = Gateway(self._transport())
         self.ports = Ports(http=0, grpc=0)

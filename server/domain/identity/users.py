@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.domain.identity.principal import Principal, Role
-from server.domain.identity.rate_limits import DEFAULT_TIER, TIERS
+from server.domain.identity.rate_limits import DEFAULT_TIER, STANDARD_TIERS, Tiers
 from server.domain.memo import TtlMemo
 from server.errors import Code, HxtpError
 from server.storage.database import Database
@@ -68,8 +68,9 @@ def tenant_name(name: str) -> str:
 
 
 class Identity:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, tiers: Tiers = STANDARD_TIERS) -> None:
         self._db = database
+        self._tiers = tiers
         # Every authenticated call reads the user and tenant; a second-long memo spares the database
         # (writes below forget it at once; other replicas' writes show within the TTL).
         self._memo: TtlMemo[tuple[str, str | None], _UserFacts] = TtlMemo()
@@ -148,8 +149,10 @@ class Identity:
         return slug
 
     async def set_tier(self, tenant: str, tier: str) -> Tenant:
-        if tier not in TIERS:
-            raise HxtpError(Code.BAD_REQUEST, f"tier must be one of {', '.join(sorted(TIERS))}")
+        if tier not in self._tiers.limits:
+            raise HxtpError(
+                Code.BAD_REQUEST, f"unknown tier {tier!r}: the configured tiers are {self._tiers.describe()}"
+            )
         async with self._db.session() as session:
             found = await session.get(Tenant, tenant)
             if found is None:
