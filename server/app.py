@@ -59,6 +59,7 @@ from server.domain.link.messages import DeviceMessages
 from server.domain.link.outcomes import CachedOutcomes
 from server.domain.link.replay import ReplayGuard
 from server.domain.link.sequence import OutboundSequence
+from server.domain.memo import MemoHub
 from server.domain.resources import FoundBy
 from server.keyfiles import load_or_create_secret
 from server.rpc.auth import AuthServicer
@@ -105,6 +106,7 @@ class Application:
         self.settings = settings
         self.database = Database(settings.database_url)
         self.cache: Cache = create_cache(settings.redis_url)
+        self.memos = MemoHub(self.cache)  # hot-path memos, invalidated on every replica at once
         self.broker = None if settings.mqtt_url else EmbeddedBroker(settings.embedded_mqtt_port)
         self.mqtt: MqttConnection | None = None  # created at start, once the broker's address is known
         self.presence = Presence(settings.presence_window_seconds)
@@ -122,6 +124,7 @@ class Application:
                 settings.cookie_secure,
                 settings.tiers,
             ),
+            self.memos,
         )
         kit = self.identity
         self.health = HealthMonitor(
@@ -144,9 +147,9 @@ class Application:
         # Hash-chained audit log and live event bus: the domain services that record and announce.
         self.audit = AuditLog(self.database)
         self.events = EventBus(self.cache, settings.ws_queue_size)
-        self.manifests = Manifests(self.database, self.audit)
+        self.manifests = Manifests(self.database, self.audit, self.memos)
         self.devices = Devices(
-            self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit
+            self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit, self.memos
         )
         self.groups = Groups(self.database)
         self.command_log = CommandLog(
@@ -263,6 +266,7 @@ class Application:
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await run_migrations_async(self.settings.database_url)
+        await self.memos.start()
         if self.broker is not None:
             await self.broker.start()
         mqtt_url = self.broker.url if self.broker is not None else self.settings.mqtt_url
@@ -286,7 +290,7 @@ class Application:
             embedded_broker=self.broker is not None,
         )
         self.outbound = OutboundLink(
-            RecentDeviceKeys(self.device_keys),
+            RecentDeviceKeys(self.device_keys, self.memos),
             self.outbound_sequence,
             self.bridge,
             self.link_signer,
@@ -346,6 +350,7 @@ class Application:
         if self.broker is not None:
             await self.broker.stop()
         await self.identity.close()
+        await self.memos.close()
         await self.events.close()
         await self.cache.close()
         await self.database.dispose()

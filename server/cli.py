@@ -62,8 +62,10 @@ def _migrate(settings: Settings) -> int:
 
 def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
     """users create / token / tenants set-tier: a fresh install is usable from the command line."""
+    from server.cache import create_cache
     from server.domain.identity.tokens import TokenService
     from server.domain.identity.users import Identity
+    from server.domain.memo import MemoHub
     from server.errors import HxtpError
     from server.keyfiles import load_or_create_secret
     from server.storage.database import Database
@@ -75,7 +77,9 @@ def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> str:
         database = Database(settings.database_url)
-        identity = Identity(database, Tiers.parse(settings.tiers))
+        # Role and tier changes made here reach running replicas' memos through Redis when shared.
+        cache = create_cache(settings.redis_url) if settings.redis_url else None
+        identity = Identity(database, Tiers.parse(settings.tiers), MemoHub(cache))
         try:
             if args.command == "tenants":
                 tenant = await identity.set_tier(args.tenant, args.tier)
@@ -86,6 +90,8 @@ def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
                 principal = await identity.principal_for_email(args.email)
             return tokens.mint(principal)
         finally:
+            if cache is not None:
+                await cache.close()
             await database.dispose()
 
     try:

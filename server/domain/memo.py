@@ -1,27 +1,51 @@
-"""A short-lived per-process memo for hot read paths (the command path reads the same device,
-manifest, keys and user on every call).
+"""Per-process memos for hot read paths (the command path reads the same user, device, manifest and
+keys on every call), kept correct across replicas by invalidation over the cache's pub/sub.
 
-Why a TTL and not only invalidation: another replica's write cannot reach this process's memo, so
-every entry expires after `ttl` seconds; that bounds how stale a value read from here can be (a
-revocation on another replica takes effect here within `ttl`). Writes made through this process
-forget their keys at once. Failures (e.g. NOT_FOUND) are never memoised.
+A write that changes what a memo holds (revocation, secret rotation, manifest change, role or tier
+change) calls `MemoHub.forget`: the entry is dropped here at once, then the hub publishes it on the
+cache's channel (Redis when configured, in-process otherwise) and every replica's hub drops it too
+and answers with an acknowledgement. `forget` returns when every replica that received the message
+has acknowledged it (bounded by ACK_TIMEOUT_SECONDS), so when a revocation answers, no replica's
+memo still holds the device. The TTL is only the safety net for a message lost while a replica's
+subscription was down (every memo is also emptied when the subscription (re)starts). Failures
+(e.g. NOT_FOUND) are never memoised.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
 import time
-from collections import OrderedDict
+import uuid
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from server.cache.base import Cache
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-DEFAULT_TTL_SECONDS = 1.0
+SAFETY_TTL_SECONDS = 30.0
+ACK_TIMEOUT_SECONDS = 1.0
+CHANNEL = "memo:invalidate"
+_RESUBSCRIBE_SECONDS = 0.5
+_PROBES, _PROBE_WAIT_SECONDS = 50, 0.1
+
+# The memos' names: a write names what it changed, whichever memo (in any module) holds it.
+USER = "user"  # key: None (all users: identity writes are rare)
+DEVICE = "device"  # key: (tenant_id, device_id)
+DEVICE_KEYS = "device-keys"  # key: device_id (profile and secrets on the outbound side)
+MANIFEST = "manifest"  # key: (tenant_id, device_id)
 
 
 class TtlMemo(Generic[K, V]):
-    def __init__(self, ttl: float = DEFAULT_TTL_SECONDS, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl: float = SAFETY_TTL_SECONDS, max_entries: int = 10_000) -> None:
         self._ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
@@ -38,8 +62,146 @@ class TtlMemo(Generic[K, V]):
             self._entries.popitem(last=False)
         return value
 
-    def forget(self, key: K) -> None:
-        self._entries.pop(key, None)
+    def forget(self, key: K | None) -> None:
+        """Drops `key` (None: everything) in this process only; see MemoHub.forget for all replicas."""
+        if key is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
 
-    def clear(self) -> None:
-        self._entries.clear()
+
+def _wire_key(key: Hashable) -> Any:
+    return list(key) if isinstance(key, tuple) else key
+
+
+def _memo_key(value: Any) -> Hashable:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class _Waiting:
+    """An invalidation waiting for its acknowledgements (which may arrive before the publish's
+    answer says how many replicas received it)."""
+
+    def __init__(self) -> None:
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.receivers: int | None = None
+        self.acks = 0
+
+    def check(self) -> None:
+        if self.receivers is not None and self.acks >= self.receivers and not self.done.done():
+            self.done.set_result(None)
+
+
+class MemoHub:
+    """The process's memos by name, and the invalidation channel every replica listens on.
+
+    Without a cache (or before start) it still drops entries here; with a cache but not started
+    (a CLI process) it publishes without waiting, so running servers still hear it."""
+
+    def __init__(self, cache: Cache | None = None, ttl: float = SAFETY_TTL_SECONDS) -> None:
+        self._cache = cache
+        self._ttl = ttl
+        self._memos: defaultdict[str, list[TtlMemo[Any, Any]]] = defaultdict(list)
+        self._replica = uuid.uuid4().hex
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Waiting] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._heard: asyncio.Future[None] | None = None
+
+    def memo(self, name: str) -> TtlMemo[Any, Any]:
+        memo: TtlMemo[Any, Any] = TtlMemo(self._ttl)
+        self._memos[name].append(memo)
+        return memo
+
+    def _drop(self, entries: list[tuple[str, Any]]) -> None:
+        for name, key in entries:
+            for memo in self._memos.get(name, ()):
+                memo.forget(key)
+
+    async def forget(self, *entries: tuple[str, Hashable | None]) -> None:
+        """Drops each (memo name, key) here and on every replica; key None = the whole memo."""
+        self._drop(list(entries))
+        if self._cache is None:
+            return
+        number = next(self._ids)
+        message = {
+            "origin": self._replica,
+            "id": number,
+            "entries": [[name, _wire_key(key)] for name, key in entries],
+        }
+        if self._task is None:
+            await self._cache.publish(CHANNEL, json.dumps(message).encode())
+            return
+        waiting = self._pending[number] = _Waiting()
+        try:
+            waiting.receivers = await self._cache.publish(CHANNEL, json.dumps(message).encode())
+            waiting.check()
+            await asyncio.wait_for(waiting.done, ACK_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("memo invalidation %s: not every replica acknowledged in time", entries)
+        finally:
+            self._pending.pop(number, None)
+
+    def _acknowledged(self, number: int) -> None:
+        waiting = self._pending.get(number)
+        if waiting is not None:
+            waiting.acks += 1
+            waiting.check()
+
+    async def start(self) -> None:
+        """Subscribes, and returns once this hub hears its own probe: from then on every
+        invalidation published by any replica reaches it."""
+        if self._cache is None or self._task is not None:
+            return
+        self._heard = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._listen(self._cache), name="memo-invalidation")
+        probe = json.dumps({"origin": self._replica, "probe": True}).encode()
+        for _ in range(_PROBES):
+            await self._cache.publish(CHANNEL, probe)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._heard), _PROBE_WAIT_SECONDS)
+                return
+        log.warning("memo invalidation channel silent; memos rely on their TTL until it answers")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _listen(self, cache: Cache) -> None:
+        while True:
+            try:
+                async with contextlib.aclosing(cache.subscribe(CHANNEL)) as messages:
+                    self._clear_all()  # whatever was published while not subscribed is unknown
+                    async for data in messages:
+                        await self._receive(cache, json.loads(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("memo invalidation subscription lost; resubscribing", exc_info=True)
+            self._clear_all()
+            await asyncio.sleep(_RESUBSCRIBE_SECONDS)
+
+    async def _receive(self, cache: Cache, message: dict[str, Any]) -> None:
+        heard = self._heard
+        if message["origin"] == self._replica and heard is not None and not heard.done():
+            heard.set_result(None)
+        if "probe" in message:
+            return
+        if "ack" in message:
+            if message["origin"] == self._replica:
+                self._acknowledged(int(message["ack"]))
+            return
+        self._drop([(str(name), _memo_key(key)) for name, key in message["entries"]])
+        if message["origin"] == self._replica:
+            self._acknowledged(int(message["id"]))
+        else:
+            ack = {"origin": message["origin"], "ack": message["id"]}
+            await cache.publish(CHANNEL, json.dumps(ack).encode())
+
+    def _clear_all(self) -> None:
+        for memos in self._memos.values():
+            for memo in memos:
+                memo.forget(None)

@@ -23,7 +23,7 @@ from server.domain.fleet.lookups import count, device_in_tenant, home_in_tenant,
 from server.domain.fleet.presence import Presence
 from server.domain.fleet.protocols import DEFAULT_PROFILE, parse_profile, parse_public_key
 from server.domain.fleet.secrets import SecretBox, new_device_secret
-from server.domain.memo import TtlMemo
+from server.domain.memo import DEVICE, DEVICE_KEYS, MemoHub, TtlMemo
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import Device, DeviceKey
@@ -89,11 +89,14 @@ class Devices:
         api_base_url: str,
         grace: timedelta,
         audit: AuditTrail,
+        memos: MemoHub | None = None,
     ) -> None:
         self._db = database
         self._audit = audit
-        # Commands read the device two or three times per call; writes here forget it at once.
-        self._memo: TtlMemo[tuple[str, str], Device] = TtlMemo()
+        # Commands read the device two or three times per call; a revocation or rotation forgets it
+        # (and the outbound side's keys) on every replica before it answers.
+        self._memos = memos if memos is not None else MemoHub()
+        self._memo: TtlMemo[tuple[str, str], Device] = self._memos.memo(DEVICE)
         self._box = box
         self._presence = presence
         self._api_base_url = api_base_url
@@ -244,7 +247,7 @@ class Devices:
                 await session.commit()
             except IntegrityError:
                 raise HxtpError(Code.CONFLICT, "The device secret was rotated concurrently; retry") from None
-        self._memo.forget((tenant_id, device_id))
+        await self._memos.forget((DEVICE, (tenant_id, device_id)), (DEVICE_KEYS, device_id))
         await self._audit.append(
             "safety_key_rotation", tenant_id=tenant_id, device_id=device_id, details={"key_version": version}
         )
@@ -277,5 +280,5 @@ class Devices:
             device.updated_at = device.revoked_at
             session.add(device)
             await session.commit()
-        self._memo.forget((tenant_id, device_id))
+        await self._memos.forget((DEVICE, (tenant_id, device_id)), (DEVICE_KEYS, device_id))
         await self._audit.append("device_revoked", tenant_id=tenant_id, device_id=device_id)

@@ -15,6 +15,7 @@ from server.domain.identity.rate_limits import DEFAULT_TIERS, InProcessRateLimit
 from server.domain.identity.sessions import Sessions
 from server.domain.identity.tokens import TokenService
 from server.domain.identity.users import Identity
+from server.domain.memo import MemoHub
 from server.storage.database import Database
 
 
@@ -30,10 +31,15 @@ class IdentitySettings:
 
 class IdentityKit:
     def __init__(
-        self, database: Database, cache: Cache, tokens: TokenService, settings: IdentitySettings
+        self,
+        database: Database,
+        cache: Cache,
+        tokens: TokenService,
+        settings: IdentitySettings,
+        memos: MemoHub | None = None,
     ) -> None:
         self.tiers = Tiers.parse(settings.tiers)
-        self.identity = Identity(database, self.tiers)
+        self.identity = Identity(database, self.tiers, memos)
         self.api_keys = ApiKeys(database)
         self.sessions = Sessions(cache, secure_cookies=settings.cookie_secure)
         self.handshakes = CliHandshakes(cache, tokens)
