@@ -9,7 +9,9 @@ Two measurements, server pinned to core 0 and load to core 1, loopback only, bou
 1. throughput: wrk with 64 connections, against the empty ASGI handler of bench/empty_app.py;
 2. latency at a fixed 1,000 commands/s for 10 s from an asyncio HTTP/1.1 client: p50/p99.
 
-Run: `.venv/bin/python bench/bench_command.py` (needs Debian's wrk).
+Run: `.venv/bin/python bench/bench_command.py` (needs Debian's wrk); `--production` runs the
+server on this machine's PostgreSQL (a scratch database), Redis and Mosquitto instead of the
+embedded parts. The benchmark tenant is put on the unlimited `fleet` tier with the CLI.
 """
 
 from __future__ import annotations
@@ -55,6 +57,34 @@ def _owner_token(env: dict[str, str]) -> str:
         text=True,
     ).stdout
     return out.strip().splitlines()[-1]
+
+
+def _unlimited_tier(env: dict[str, str]) -> None:
+    """Every request counts against the tenant's quota: the benchmark tenant gets the unlimited tier."""
+    command = [sys.executable, "-m", "server", "tenants", "set-tier", "bench", "fleet"]
+    subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True)
+
+
+def _production_parts() -> dict[str, str]:
+    """PostgreSQL (a scratch database of this run), Redis and Mosquitto on this machine."""
+    import asyncpg
+
+    name = f"hxtp_bench_{os.getpid()}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return {
+        "HXTP_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
+        "HXTP_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "HXTP_MQTT_URL": "mqtt://127.0.0.1:1883",
+    }
 
 
 def _post(port: int, path: str, token: str, body: object) -> dict[str, object]:
@@ -116,12 +146,14 @@ async def _fixed_rate(port: int, path: str, token: str, body: bytes) -> list[flo
 
 def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parts = _production_parts() if "--production" in sys.argv[1:] else {}
     empty = measure_empty_handler(env)
     with tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
-        environment = server_env(env, data_dir, port, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000")
+        environment = server_env(env, data_dir, port, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000", **parts)
         token = _owner_token(environment)
-        process = start_server([sys.executable, "bench/unlimited_server.py"], environment, port)
+        _unlimited_tier(environment)
+        process = start_server([sys.executable, "-m", "server", "serve"], environment, port)
         try:
             home = _post(port, "/api/v1/homes", token, {"home_name": "Bench"})
             device = _post(
@@ -143,6 +175,7 @@ def main() -> int:
             process.terminate()
             process.wait(timeout=30)
     quantiles = statistics.quantiles(latencies, n=100)
+    print(f"parts: {'PostgreSQL + Redis + Mosquitto' if parts else 'embedded defaults'}")
     print(f"empty ASGI handler          {empty['rps']:8.0f} req/s  p99 {empty.get('p99_ms', 0):.2f} ms")
     print(
         f"POST .../command (full path) {command['rps']:8.0f} req/s  p99 {command.get('p99_ms', 0):.2f} ms"
