@@ -13,10 +13,8 @@ Run: `.venv/bin/python bench/bench_grpc.py` (BENCH_SECONDS=10, BENCH_CONCURRENCY
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +54,9 @@ async def _serve_empty(port: int) -> None:
 # ---------------------------------------------------------------- load
 
 
-async def _load(target: str, method: str, request: bytes, metadata: tuple[tuple[str, str], ...]) -> dict[str, float]:
+async def _load(
+    target: str, method: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+) -> dict[str, float]:
     async with grpc.aio.insecure_channel(target) as channel:
         call = channel.unary_unary(method)
         latencies: list[float] = []
@@ -81,10 +81,17 @@ async def _load(target: str, method: str, request: bytes, metadata: tuple[tuple[
             await asyncio.gather(*(worker(until, record) for _ in range(CONCURRENCY)))
             elapsed = time.perf_counter() - began
     quantiles = statistics.quantiles(latencies, n=100)
-    return {"rps": len(latencies) / elapsed, "p50_ms": quantiles[49], "p99_ms": quantiles[98], "errors": failures}
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": quantiles[49],
+        "p99_ms": quantiles[98],
+        "errors": failures,
+    }
 
 
-def _measure(target: str, method: str, request: bytes, metadata: tuple[tuple[str, str], ...]) -> dict[str, float]:
+def _measure(
+    target: str, method: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+) -> dict[str, float]:
     import uvloop
 
     return uvloop.run(_load(target, method, request, metadata))
@@ -110,15 +117,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as data_dir:
         http_port, grpc_port = free_port(), free_port()
         environment = server_env(
-            env, data_dir, http_port, HXTP_GRPC_PORT=str(grpc_port), HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000"
+            env,
+            data_dir,
+            http_port,
+            HXTP_GRPC_PORT=str(grpc_port),
+            HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000",
         )
         token = _owner_token(environment)
         _unlimited_tier(environment)
         process = start_server([sys.executable, "-m", "server", "serve"], environment, http_port)
         try:
             home = _post(http_port, "/api/v1/homes", token, {"home_name": "Bench"})
-            device = _post(http_port, "/api/v1/devices/register", token, {"device_type": "light", "home_id": home["id"]})
-            request = command_pb2.ExecuteCommandRequest(device_id=str(device["device_id"]), action="light_brightness")
+            device = _post(
+                http_port, "/api/v1/devices/register", token, {"device_type": "light", "home_id": home["id"]}
+            )
+            request = command_pb2.ExecuteCommandRequest(
+                device_id=str(device["device_id"]), action="light_brightness"
+            )
             request.params.update({"brightness": 80})
             command = _measure(
                 f"127.0.0.1:{grpc_port}",
@@ -132,7 +147,8 @@ def main() -> int:
     print(f"{SECONDS:.0f} s, {CONCURRENCY} calls in flight on one channel; servers on core 0, load on core 1")
     for name, result in (("empty grpc.aio unary", empty), ("CommandService.ExecuteCommand", command)):
         print(
-            f"{name:32} {result['rps']:8.0f} calls/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
+            f"{name:32} {result['rps']:8.0f} calls/s  p50 {result['p50_ms']:.2f} ms"
+            f"  p99 {result['p99_ms']:.2f} ms"
             f"  errors {result['errors']:.0f}"
         )
     print(f"ratio command/empty: {command['rps'] / empty['rps']:.2f}")

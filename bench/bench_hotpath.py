@@ -238,7 +238,10 @@ def main() -> None:
                     figures[name] = median
         print(row)
     baseline = time_call(fastjsonschema_case(), args.number, args.repeat)
-    print(f"| {VALIDATION}, fastjsonschema (same schema) | {baseline[0]:,.0f} / {baseline[1]:,.0f} / {baseline[2]:,.0f} | | |")
+    print(
+        f"| {VALIDATION}, fastjsonschema (same schema) |"
+        f" {baseline[0]:,.0f} / {baseline[1]:,.0f} / {baseline[2]:,.0f} | | |"
+    )
     figures["validation_fastjsonschema_ns"] = baseline[1]
     if compiled is not None:
         compiled._select_sha256_backend(True)

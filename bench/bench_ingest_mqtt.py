@@ -132,7 +132,9 @@ def _profile(pid: int) -> subprocess.Popen[bytes] | None:
 
 
 def _get(port: int, path: str, token: str) -> Any:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"authorization": f"Bearer {token}"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -152,7 +154,16 @@ def _run_publisher(env: dict[str, str], plan: dict[str, Any]) -> subprocess.Pope
 def _baseline(env: dict[str, str], plan: dict[str, Any]) -> float:
     tenant = plan["devices"][0]["tenant_id"]
     subscriber = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, __file__, "--bare", f"hxtp/{tenant}/device/+/+", str(plan["messages"])],
+        [
+            "taskset",
+            "-c",
+            "0",
+            sys.executable,
+            __file__,
+            "--bare",
+            f"hxtp/{tenant}/device/+/+",
+            str(plan["messages"]),
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -196,7 +207,11 @@ def main() -> int:
                 ids = []
                 for _ in range(COMMANDS_PER_DEVICE):
                     command = {"action": "light_on", "params": {}}
-                    ids.append(_post(port, f"/api/v1/device/{answer['device_id']}/command", token, command)["message_id"])
+                    ids.append(
+                        _post(port, f"/api/v1/device/{answer['device_id']}/command", token, command)[
+                            "message_id"
+                        ]
+                    )
                 devices.append(
                     {
                         "device_id": answer["device_id"],
@@ -247,7 +262,10 @@ def main() -> int:
     print(f"{MESSAGES} frames ({commands} cmd_ack, the rest state) from {DEVICES} devices through {MQTT_URL}")
     print(f"  verified {verified:.0f} ({verified / MESSAGES:.1%}) at {rate:,.0f} messages/s")
     print(f"  applied: {applied_state}/{DEVICES} devices show their state, {acked}/{commands} commands acked")
-    print(f"  bare subscriber (baseline): {baseline:,.0f} messages/s; ratio {rate / baseline if baseline else 0:.2f}")
+    print(
+        f"  bare subscriber (baseline): {baseline:,.0f} messages/s;"
+        f" ratio {rate / baseline if baseline else 0:.2f}"
+    )
     emit(
         verified_per_s=rate,
         verified_share=verified / MESSAGES,

@@ -96,7 +96,11 @@ async def _serve_bare() -> None:
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while line := (await reader.readline()).decode().strip():
             kind, _, number = line.partition(" ")
-            event = {"type": "state_update", "device_id": kind, "state": {"n": int(number), "sent_ns": time.time_ns()}}
+            event = {
+                "type": "state_update",
+                "device_id": kind,
+                "state": {"n": int(number), "sent_ns": time.time_ns()},
+            }
             broadcast(clients, json.dumps(event))
 
 

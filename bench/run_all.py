@@ -140,7 +140,9 @@ def _run(bench: Bench, repeats: int) -> tuple[list[dict[str, float]], list[str]]
             continue
         figures = (_command_figures if bench.name.startswith("command") else parse)(done.stdout)
         seconds = time.monotonic() - started
-        print(f"  {bench.name} run {number + 1}/{repeats}: {seconds:.0f} s, exit {done.returncode}", flush=True)
+        print(
+            f"  {bench.name} run {number + 1}/{repeats}: {seconds:.0f} s, exit {done.returncode}", flush=True
+        )
         if done.returncode != 0 or not figures:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             problems.append(f"run {number + 1}: exit {done.returncode}: {' / '.join(tail)}")
@@ -176,7 +178,8 @@ def machine() -> list[str]:
     redis = _version(["redis-server", "--version"], r"v=(\S+)")
     mosquitto = _version(["mosquitto", "-h"], r"mosquitto version (\S+)")
     return [
-        f"- machine: {cpu}, {os.cpu_count()} cores, {memory_gb:.1f} GB, {platform.system()} {platform.release()}",
+        f"- machine: {cpu}, {os.cpu_count()} cores, {memory_gb:.1f} GB,"
+        f" {platform.system()} {platform.release()}",
         f"- load average when the run began: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min)",
         f"- Python {platform.python_version()}; {packages}",
         f"- services: PostgreSQL {_version(['psql', '--version'])}, "
@@ -189,7 +192,10 @@ def _table(bench: Bench, runs: list[dict[str, float]]) -> list[str]:
     lines = ["| figure | min | median | max |", "| --- | ---: | ---: | ---: |"]
     for name in runs[0] if runs else []:
         values = [run[name] for run in runs if name in run]
-        cells = [f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}" for v in (min(values), statistics.median(values), max(values))]
+        cells = [
+            f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+            for v in (min(values), statistics.median(values), max(values))
+        ]
         lines.append(f"| {name} | {' | '.join(cells)} |")
     return lines
 
@@ -213,8 +219,10 @@ def main() -> int:
         runs, problems = _run(bench, args.repeats or bench.repeats)
         report += ["", f"### {bench.name}", ""]
         env = " ".join(f"{k}={v}" for k, v in bench.env.items())
-        report.append(f"Command: `{env + ' ' if env else ''}.venv/bin/python {' '.join(bench.command[1:])}`, "
-                      f"{len(runs)} run(s). Target: {bench.target}. ratio = {bench.ratio_of}.")
+        report.append(
+            f"Command: `{env + ' ' if env else ''}.venv/bin/python {' '.join(bench.command[1:])}`, "
+            f"{len(runs)} run(s). Target: {bench.target}. ratio = {bench.ratio_of}."
+        )
         report += ["", *_table(bench, runs)]
         report += [f"\n- problem: {problem}" for problem in problems]
     report += ["", f"Whole run: {(time.monotonic() - started) / 60:.1f} min.", ""]
