@@ -49,7 +49,7 @@ BENCHES = [
         [PY, "bench/bench_hotpath.py", "--number", "20000", "--repeat", "5"],
         "params validation <= 500 ns and faster than fastjsonschema (ratio > 1)",
         "fastjsonschema ns / compiled validation ns",
-        repeats=3,
+        repeats=2,
     ),
     Bench(
         "command-embedded",
@@ -72,6 +72,7 @@ BENCHES = [
         [PY, "bench/bench_grpc.py"],
         ">= 0.5 of an empty grpc.aio unary method",
         "ExecuteCommand calls/s / empty unary calls/s",
+        repeats=2,
         env={"BENCH_SECONDS": "5"},
     ),
     Bench(
@@ -79,12 +80,14 @@ BENCHES = [
         [PY, "bench/bench_ingest_mqtt.py"],
         ">= 10,000 verified messages/s through Mosquitto",
         "verified messages/s / messages/s Mosquitto delivers to a bare subscriber",
+        repeats=2,
     ),
     Bench(
         "ws-fanout",
         [PY, "bench/bench_ws_fanout.py"],
         "p99 per delivery <= 100 ms (1,000 clients)",
         "p99 / p99 of the same fan-out through a bare websockets server",
+        repeats=2,
         env={"BENCH_EVENTS": "30"},
     ),
     Bench(
@@ -100,6 +103,7 @@ BENCHES = [
         [PY, "bench/bench_http.py"],
         "GET /status against the empty handler (recorded: 0.30 on an idle machine)",
         "GET /status req/s / empty handler req/s",
+        repeats=2,
         env={"BENCH_DURATION": "5s"},
     ),
 ]
