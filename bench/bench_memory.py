@@ -112,7 +112,8 @@ def main() -> int:
             process.terminate()
             process.wait(timeout=30)
     print(
-        f"{DEVICES} devices registered and read back, {CLIENTS} WebSocket clients open ({seconds:.0f} s to set up)"
+        f"{DEVICES} devices registered and read back, {CLIENTS} WebSocket clients open"
+        f" ({seconds:.0f} s to set up)"
     )
     print(
         f"  server RSS: {loaded:.0f} MB loaded, {idle:.0f} MB idle after start-up (ratio {loaded / idle:.2f})"
