@@ -16,7 +16,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +24,8 @@ import grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_command import _owner_token, _post, _unlimited_tier  # noqa: E402
-from bench.bench_http import free_port, server_env, start_server  # noqa: E402
+from bench.bench_http import free_port, start_server  # noqa: E402
+from bench.bench_server import bench_server  # noqa: E402
 from bench.result import emit  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
@@ -114,52 +113,25 @@ def main() -> int:
     finally:
         empty_server.terminate()
         empty_server.wait(timeout=30)
-    with tempfile.TemporaryDirectory() as data_dir:
-        http_port, grpc_port = free_port(), free_port()
-        environment = server_env(
-            env,
-            data_dir,
-            http_port,
-            HXTP_GRPC_PORT=str(grpc_port),
-            HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000",
+    grpc_port = free_port()
+    settings = {"HXTP_GRPC_PORT": str(grpc_port), "HXTP_DEVICE_COMMANDS_PER_MINUTE": "1000000000"}
+    with bench_server(env, **settings) as server:
+        device = server.register()
+        request = command_pb2.ExecuteCommandRequest(
+            device_id=str(device["device_id"]), action="light_brightness"
         )
-        token = _owner_token(environment)
-        _unlimited_tier(environment)
-        process = start_server([sys.executable, "-m", "server", "serve"], environment, http_port)
-        try:
-            home = _post(http_port, "/api/v1/homes", token, {"home_name": "Bench"})
-            device = _post(
-                http_port, "/api/v1/devices/register", token, {"device_type": "light", "home_id": home["id"]}
-            )
-            request = command_pb2.ExecuteCommandRequest(
-                device_id=str(device["device_id"]), action="light_brightness"
-            )
-            request.params.update({"brightness": 80})
-            command = _measure(
-                f"127.0.0.1:{grpc_port}",
-                "/hxtp.cloud.v1.CommandService/ExecuteCommand",
-                request.SerializeToString(),
-                (("authorization", f"Bearer {token}"),),
-            )
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        request.params.update({"brightness": 80})
+        command = _measure(
+            f"127.0.0.1:{grpc_port}",
+            "/hxtp.cloud.v1.CommandService/ExecuteCommand",
+            request.SerializeToString(),
+            (("authorization", f"Bearer {server.token}"),),
+        )
     print(f"{SECONDS:.0f} s, {CONCURRENCY} calls in flight on one channel; servers on core 0, load on core 1")
-    for name, result in (("empty grpc.aio unary", empty), ("CommandService.ExecuteCommand", command)):
-        print(
-            f"{name:32} {result['rps']:8.0f} calls/s  p50 {result['p50_ms']:.2f} ms"
-            f"  p99 {result['p99_ms']:.2f} ms"
-            f"  errors {result['errors']:.0f}"
-        )
-    print(f"ratio command/empty: {command['rps'] / empty['rps']:.2f}")
-    emit(
-        empty_rps=empty["rps"],
-        command_rps=command["rps"],
-        command_p50_ms=command["p50_ms"],
-        command_p99_ms=command["p99_ms"],
-        command_errors=command["errors"],
-        ratio=command["rps"] / empty["rps"],
-    )
+    figures = {f"empty_{k}": v for k, v in empty.items()} | {f"command_{k}": v for k, v in command.items()}
+    figures["ratio"] = command["rps"] / empty["rps"]
+    print("  ".join(f"{name} {value:,.2f}" for name, value in figures.items()))
+    emit(**figures)
     return 0
 
 

@@ -33,8 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_command import _owner_token, _post, _unlimited_tier  # noqa: E402
-from bench.bench_http import free_port, server_env, start_server  # noqa: E402
+from bench.bench_command import _post  # noqa: E402
+from bench.bench_server import bench_server  # noqa: E402
 from bench.result import emit  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20000"))
@@ -190,73 +190,56 @@ def main() -> int:
         uvloop.run(_bare_subscriber(sys.argv[2], int(sys.argv[3])))
         return 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryDirectory() as data_dir:
-        port = free_port()
-        environment = server_env(
-            env, data_dir, port, HXTP_MQTT_URL=MQTT_URL, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000"
-        )
-        token = _owner_token(environment)
-        _unlimited_tier(environment)
-        process = start_server([sys.executable, "-m", "server", "serve"], environment, port)
-        try:
-            home = _post(port, "/api/v1/homes", token, {"home_name": "Bench"})
-            devices = []
-            for _ in range(DEVICES):
-                body = {"device_type": "light", "home_id": home["id"]}
-                answer = _post(port, "/api/v1/devices/register", token, body)
-                ids = []
-                for _ in range(COMMANDS_PER_DEVICE):
-                    command = {"action": "light_on", "params": {}}
-                    ids.append(
-                        _post(port, f"/api/v1/device/{answer['device_id']}/command", token, command)[
-                            "message_id"
-                        ]
-                    )
-                devices.append(
-                    {
-                        "device_id": answer["device_id"],
-                        "tenant_id": answer["tenant_id"],
-                        "secret": answer["device_secret"],
-                        "message_ids": ids,
-                    }
-                )
-            plan = {"devices": devices, "messages": MESSAGES}
-            before = _counted(port)
-            profiler = _profile(process.pid)
-            publisher = _run_publisher(env, plan)
-            assert publisher.stdout is not None
-            began = float(json.loads(publisher.stdout.readline())["started"])  # wall clock, before the first
-            # /metrics is expensive to render (it would take a fifth of the server's time at 10 reads a
-            # second): read it twice a second; the rate then errs low by up to half a second.
-            last, seen = began, before
-            deadline = time.monotonic() + 120
-            while seen - before < MESSAGES and time.monotonic() < deadline:
-                time.sleep(0.5)
-                now, counted = time.time(), _counted(port)
-                if counted > seen:
-                    last, seen = now, counted
-                elif now - last > 5:
-                    break  # nothing more arrives
-            publisher.wait(timeout=60)
-            if profiler is not None:
-                profiler.wait(timeout=60)
-            rate = (seen - before) / (last - began) if last > began else 0.0
-            verified = seen - before
-            latest = {d["device_id"]: None for d in devices}
-            applied_state = 0
-            for device in devices:
-                state = _get(port, f"/api/v1/devices/{device['device_id']}/state", token)
-                latest[device["device_id"]] = state
-                applied_state += 1 if state.get("state", {}).get("n") is not None else 0
-            acked = sum(
-                1
-                for device in devices
-                for record in _get(port, f"/api/v1/devices/{device['device_id']}/commands", token)["commands"]
-                if record["status"] == "acked"
+    settings = {"HXTP_MQTT_URL": MQTT_URL, "HXTP_DEVICE_COMMANDS_PER_MINUTE": "1000000000"}
+    with bench_server(env, **settings) as server:
+        port, token = server.port, server.token
+        devices = []
+        for _ in range(DEVICES):
+            answer = server.register()
+            ids = []
+            for _ in range(COMMANDS_PER_DEVICE):
+                path, command = f"/api/v1/device/{answer['device_id']}/command", {"action": "light_on"}
+                ids.append(_post(port, path, token, command)["message_id"])
+            devices.append(
+                {
+                    "device_id": answer["device_id"],
+                    "tenant_id": answer["tenant_id"],
+                    "secret": answer["device_secret"],
+                    "message_ids": ids,
+                }
             )
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        plan = {"devices": devices, "messages": MESSAGES}
+        before = _counted(port)
+        profiler = _profile(server.pid)
+        publisher = _run_publisher(env, plan)
+        assert publisher.stdout is not None
+        began = float(json.loads(publisher.stdout.readline())["started"])  # wall clock, before the first
+        # /metrics is expensive to render (it would take a fifth of the server's time at 10 reads a
+        # second): read it twice a second; the rate then errs low by up to half a second.
+        last, seen = began, before
+        deadline = time.monotonic() + 120
+        while seen - before < MESSAGES and time.monotonic() < deadline:
+            time.sleep(0.5)
+            now, counted = time.time(), _counted(port)
+            if counted > seen:
+                last, seen = now, counted
+            elif now - last > 5:
+                break  # nothing more arrives
+        publisher.wait(timeout=60)
+        if profiler is not None:
+            profiler.wait(timeout=60)
+        rate = (seen - before) / (last - began) if last > began else 0.0
+        verified = seen - before
+        applied_state = 0
+        for device in devices:
+            state = _get(port, f"/api/v1/devices/{device['device_id']}/state", token)
+            applied_state += 1 if state.get("state", {}).get("n") is not None else 0
+        acked = sum(
+            1
+            for device in devices
+            for record in _get(port, f"/api/v1/devices/{device['device_id']}/commands", token)["commands"]
+            if record["status"] == "acked"
+        )
     baseline = _baseline(env, plan)
     commands = DEVICES * COMMANDS_PER_DEVICE
     print(f"{MESSAGES} frames ({commands} cmd_ack, the rest state) from {DEVICES} devices through {MQTT_URL}")

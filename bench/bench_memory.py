@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_command import _owner_token, _post, _unlimited_tier  # noqa: E402
-from bench.bench_http import free_port, server_env, start_server  # noqa: E402
+from bench.bench_server import bench_server  # noqa: E402
 from bench.result import emit  # noqa: E402
 
 DEVICES = int(os.environ.get("BENCH_DEVICES", "10000"))
@@ -84,33 +82,23 @@ def main() -> int:
 
     os.sched_setaffinity(0, {1})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryDirectory() as data_dir:
-        port = free_port()
-        environment = server_env(env, data_dir, port)
-        token = _owner_token(environment)
-        _unlimited_tier(environment)
-        process = start_server([sys.executable, "-m", "server", "serve"], environment, port)
-        try:
-            time.sleep(1.0)
-            idle = rss_mb(process.pid)
-            home = _post(port, "/api/v1/homes", token, {"home_name": "Bench"})
-            started = time.monotonic()
+    with bench_server(env) as server:
+        time.sleep(1.0)
+        idle = rss_mb(server.pid)
+        started = time.monotonic()
 
-            async def run() -> tuple[float, float]:
-                sockets = await _load(port, token, str(home["id"]))
-                loaded_at = time.monotonic() - started
-                try:
-                    await asyncio.sleep(1.0)
-                    return rss_mb(process.pid), loaded_at
-                finally:
-                    for socket in sockets:
-                        with contextlib.suppress(Exception):
-                            await socket.close()
+        async def run() -> tuple[float, float]:
+            sockets = await _load(server.port, server.token, server.home_id)
+            loaded_at = time.monotonic() - started
+            try:
+                await asyncio.sleep(1.0)
+                return rss_mb(server.pid), loaded_at
+            finally:
+                for socket in sockets:
+                    with contextlib.suppress(Exception):
+                        await socket.close()
 
-            loaded, seconds = uvloop.run(run())
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        loaded, seconds = uvloop.run(run())
     print(
         f"{DEVICES} devices registered and read back, {CLIENTS} WebSocket clients open"
         f" ({seconds:.0f} s to set up)"

@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -29,84 +29,56 @@ sys.path.insert(0, str(ROOT))
 from bench.result import parse  # noqa: E402
 
 PY = sys.executable
-SHORT = {"BENCH_DURATION": "5s", "BENCH_SECONDS": "5"}
+TIMEOUT_S = 600.0
+
+# One benchmark per line: name | script and arguments | repeats | environment | target | what the
+# ratio divides. Environments shorten the default durations so the whole run stays under 15 min.
+_TABLE = """
+ext | bench/bench_hotpath.py --number 10000 --repeat 5 | 2 | \
+  | params validation <= 500 ns and faster than fastjsonschema (ratio > 1) \
+  | fastjsonschema ns / compiled validation ns
+command-embedded | bench/bench_command.py | 2 | BENCH_DURATION=5s BENCH_SECONDS=5 \
+  | >= 0.15 of the empty handler; p99 <= 20 ms at 1,000 commands/s | commands/s / empty handler req/s
+command-production | bench/bench_command.py --production | 2 | BENCH_DURATION=5s BENCH_SECONDS=5 \
+  | >= 0.15 of the empty handler; p99 <= 20 ms at 1,000 commands/s | commands/s / empty handler req/s
+grpc | bench/bench_grpc.py | 2 | BENCH_SECONDS=5 \
+  | >= 0.5 of an empty grpc.aio unary method | ExecuteCommand calls/s / empty unary calls/s
+ingest-mqtt | bench/bench_ingest_mqtt.py | 2 | \
+  | >= 10,000 verified messages/s through Mosquitto \
+  | verified messages/s / messages/s Mosquitto delivers to a bare subscriber
+ws-fanout | bench/bench_ws_fanout.py | 2 | BENCH_EVENTS=30 \
+  | p99 per delivery <= 100 ms (1,000 clients) \
+  | p99 / p99 of the same fan-out through a bare websockets server
+memory | bench/bench_memory.py | 1 | \
+  | resident memory < 500 MB with 10,000 devices and 1,000 WebSocket clients \
+  | RSS loaded / RSS of the idle server just started
+http | bench/bench_http.py | 2 | BENCH_DURATION=5s \
+  | GET /status against the empty handler (recorded: 0.30 on an idle machine) \
+  | GET /status req/s / empty handler req/s
+"""
 
 
 @dataclass(frozen=True)
 class Bench:
     name: str
     command: list[str]
+    repeats: int
+    env: dict[str, str]
     target: str  # what is aimed at, as a sentence
     ratio_of: str  # what the ratio divides, for the table
-    repeats: int = 3
-    env: dict[str, str] = field(default_factory=dict)
-    timeout: float = 300.0
 
 
-BENCHES = [
-    Bench(
-        "ext",
-        [PY, "bench/bench_hotpath.py", "--number", "20000", "--repeat", "5"],
-        "params validation <= 500 ns and faster than fastjsonschema (ratio > 1)",
-        "fastjsonschema ns / compiled validation ns",
-        repeats=2,
-    ),
-    Bench(
-        "command-embedded",
-        [PY, "bench/bench_command.py"],
-        ">= 0.15 of the empty handler; p99 <= 20 ms at 1,000 commands/s",
-        "commands/s / empty handler req/s",
-        repeats=2,
-        env=SHORT,
-    ),
-    Bench(
-        "command-production",
-        [PY, "bench/bench_command.py", "--production"],
-        ">= 0.15 of the empty handler; p99 <= 20 ms at 1,000 commands/s",
-        "commands/s / empty handler req/s",
-        repeats=2,
-        env=SHORT,
-    ),
-    Bench(
-        "grpc",
-        [PY, "bench/bench_grpc.py"],
-        ">= 0.5 of an empty grpc.aio unary method",
-        "ExecuteCommand calls/s / empty unary calls/s",
-        repeats=2,
-        env={"BENCH_SECONDS": "5"},
-    ),
-    Bench(
-        "ingest-mqtt",
-        [PY, "bench/bench_ingest_mqtt.py"],
-        ">= 10,000 verified messages/s through Mosquitto",
-        "verified messages/s / messages/s Mosquitto delivers to a bare subscriber",
-        repeats=2,
-    ),
-    Bench(
-        "ws-fanout",
-        [PY, "bench/bench_ws_fanout.py"],
-        "p99 per delivery <= 100 ms (1,000 clients)",
-        "p99 / p99 of the same fan-out through a bare websockets server",
-        repeats=2,
-        env={"BENCH_EVENTS": "30"},
-    ),
-    Bench(
-        "memory",
-        [PY, "bench/bench_memory.py"],
-        "resident memory < 500 MB with 10,000 devices and 1,000 WebSocket clients",
-        "RSS loaded / RSS of the idle server just started",
-        repeats=1,
-        timeout=420.0,
-    ),
-    Bench(
-        "http",
-        [PY, "bench/bench_http.py"],
-        "GET /status against the empty handler (recorded: 0.30 on an idle machine)",
-        "GET /status req/s / empty handler req/s",
-        repeats=2,
-        env={"BENCH_DURATION": "5s"},
-    ),
-]
+def _benches(table: str) -> list[Bench]:
+    rows = table.strip().splitlines()  # a backslash-newline in the literal already joined the lines
+    benches = []
+    for row in rows:
+        name, command, repeats, env, target, ratio_of = (cell.strip() for cell in row.split(" | "))
+        variables = dict(item.split("=", 1) for item in env.split())
+        benches.append(Bench(name, [PY, *command.split()], int(repeats), variables, target, ratio_of))
+    return benches
+
+
+BENCHES = _benches(_TABLE)
 
 
 def _command_figures(output: str) -> dict[str, float]:
@@ -137,10 +109,10 @@ def _run(bench: Bench, repeats: int) -> tuple[list[dict[str, float]], list[str]]
         env = {**os.environ, "PYTHONPATH": str(ROOT), **bench.env}
         try:
             done = subprocess.run(
-                bench.command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=bench.timeout
+                bench.command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
             )
         except subprocess.TimeoutExpired:
-            problems.append(f"run {number + 1}: no answer within {bench.timeout:.0f} s")
+            problems.append(f"run {number + 1}: no answer within {TIMEOUT_S:.0f} s")
             continue
         figures = (_command_figures if bench.name.startswith("command") else parse)(done.stdout)
         seconds = time.monotonic() - started
