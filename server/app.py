@@ -206,6 +206,7 @@ class Application:
             self.command_outcomes,
             telemetry_keep=settings.telemetry_keep,
             telemetry_ttl=settings.telemetry_retention_seconds,
+            memos=self.memos,
         )
         self.inbound = InboundPipeline(
             self.device_keys,

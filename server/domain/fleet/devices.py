@@ -204,10 +204,17 @@ class Devices:
         return devices, total
 
     async def get(self, tenant_id: str, device_id: str) -> DeviceView:
-        # The row is memoised, the view is not: whether the device is live comes from presence now.
+        """For the command path and existence checks: the row is memoised (what those read changes
+        only through revocation and rotation, which forget it everywhere); the view is not: whether
+        the device is live comes from presence now."""
         return self._view(
             await self._memo.get((tenant_id, device_id), lambda: self._load(tenant_id, device_id))
         )
+
+    async def read(self, tenant_id: str, device_id: str) -> DeviceView:
+        """What the API shows: read now, since the device link moves last_seen, last_heartbeat,
+        firmware and protocol without forgetting memos (that would be a broadcast per heartbeat)."""
+        return self._view(await self._load(tenant_id, device_id))
 
     async def _load(self, tenant_id: str, device_id: str) -> Device:
         async with self._db.session() as session:
