@@ -6,9 +6,9 @@ change) calls `MemoHub.forget`: the entry is dropped here at once, then the hub 
 cache's channel (Redis when configured, in-process otherwise) and every replica's hub drops it too
 and answers with an acknowledgement. `forget` returns when every replica that received the message
 has acknowledged it (bounded by ACK_TIMEOUT_SECONDS), so when a revocation answers, no replica's
-memo still holds the device. The TTL is only the safety net for a message lost while a replica's
-subscription was down (every memo is also emptied when the subscription (re)starts). Failures
-(e.g. NOT_FOUND) are never memoised.
+memo still holds the device. While a replica's subscription is down its memos answer nothing from
+memory (they are emptied, and refilled only once it is back), so the TTL is only a safety net.
+Failures (e.g. NOT_FOUND) are never memoised.
 """
 
 from __future__ import annotations
@@ -45,17 +45,31 @@ MANIFEST = "manifest"  # key: (tenant_id, device_id)
 
 
 class TtlMemo(Generic[K, V]):
-    def __init__(self, ttl: float = SAFETY_TTL_SECONDS, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        ttl: float = SAFETY_TTL_SECONDS,
+        max_entries: int = 10_000,
+        live: Callable[[], bool] | None = None,
+    ) -> None:
         self._ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._live = live
+        # Bumped by every forget: a load that was under way when one arrived may have read the old
+        # row, so its value is returned but not remembered.
+        self._generation = 0
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        if self._live is not None and not self._live():
+            return await load()  # invalidations could be missed now: remember nothing
         entry = self._entries.get(key)
         now = time.monotonic()
         if entry is not None and entry[0] > now:
             return entry[1]
+        generation = self._generation
         value = await load()
+        if generation != self._generation:
+            return value
         self._entries[key] = (now + self._ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
@@ -64,6 +78,7 @@ class TtlMemo(Generic[K, V]):
 
     def forget(self, key: K | None) -> None:
         """Drops `key` (None: everything) in this process only; see MemoHub.forget for all replicas."""
+        self._generation += 1
         if key is None:
             self._entries.clear()
         else:
@@ -95,8 +110,10 @@ class _Waiting:
 class MemoHub:
     """The process's memos by name, and the invalidation channel every replica listens on.
 
-    Without a cache (or before start) it still drops entries here; with a cache but not started
-    (a CLI process) it publishes without waiting, so running servers still hear it."""
+    Without a cache it only drops entries here. With one, memos answer from memory only while this
+    hub's subscription is live (its own probe came back): while the cache is unreachable every read
+    loads, since invalidations could be missed. Not started (a CLI process), it publishes without
+    waiting, so running servers still hear it."""
 
     def __init__(self, cache: Cache | None = None, ttl: float = SAFETY_TTL_SECONDS) -> None:
         self._cache = cache
@@ -106,10 +123,11 @@ class MemoHub:
         self._ids = itertools.count(1)
         self._pending: dict[int, _Waiting] = {}
         self._task: asyncio.Task[None] | None = None
-        self._heard: asyncio.Future[None] | None = None
+        self._live = cache is None
+        self._heard = asyncio.Event()
 
     def memo(self, name: str) -> TtlMemo[Any, Any]:
-        memo: TtlMemo[Any, Any] = TtlMemo(self._ttl)
+        memo: TtlMemo[Any, Any] = TtlMemo(self._ttl, live=lambda: self._live)
         self._memos[name].append(memo)
         return memo
 
@@ -119,26 +137,31 @@ class MemoHub:
                 memo.forget(key)
 
     async def forget(self, *entries: tuple[str, Hashable | None]) -> None:
-        """Drops each (memo name, key) here and on every replica; key None = the whole memo."""
+        """Drops each (memo name, key) here and on every replica; key None = the whole memo.
+
+        Never raises: the write it follows is committed. When the cache cannot be reached, no
+        replica is answering from its memos anyway (see the class)."""
         self._drop(list(entries))
         if self._cache is None:
             return
         number = next(self._ids)
-        message = {
-            "origin": self._replica,
-            "id": number,
-            "entries": [[name, _wire_key(key)] for name, key in entries],
-        }
-        if self._task is None:
-            await self._cache.publish(CHANNEL, json.dumps(message).encode())
-            return
+        message = json.dumps(
+            {
+                "origin": self._replica,
+                "id": number,
+                "entries": [[name, _wire_key(key)] for name, key in entries],
+            }
+        ).encode()
         waiting = self._pending[number] = _Waiting()
         try:
-            waiting.receivers = await self._cache.publish(CHANNEL, json.dumps(message).encode())
-            waiting.check()
-            await asyncio.wait_for(waiting.done, ACK_TIMEOUT_SECONDS)
+            waiting.receivers = await self._cache.publish(CHANNEL, message)
+            if self._task is not None:
+                waiting.check()
+                await asyncio.wait_for(waiting.done, ACK_TIMEOUT_SECONDS)
         except TimeoutError:
             log.warning("memo invalidation %s: not every replica acknowledged in time", entries)
+        except Exception as error:
+            log.warning("memo invalidation %s not published: %r", entries, error)
         finally:
             self._pending.pop(number, None)
 
@@ -149,19 +172,13 @@ class MemoHub:
             waiting.check()
 
     async def start(self) -> None:
-        """Subscribes, and returns once this hub hears its own probe: from then on every
-        invalidation published by any replica reaches it."""
+        """Subscribes, and returns once this hub hears its own probe (from then on every
+        invalidation published by any replica reaches it), or after a few seconds without."""
         if self._cache is None or self._task is not None:
             return
-        self._heard = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._listen(self._cache), name="memo-invalidation")
-        probe = json.dumps({"origin": self._replica, "probe": True}).encode()
-        for _ in range(_PROBES):
-            await self._cache.publish(CHANNEL, probe)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._heard), _PROBE_WAIT_SECONDS)
-                return
-        log.warning("memo invalidation channel silent; memos rely on their TTL until it answers")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._heard.wait(), _PROBES * _PROBE_WAIT_SECONDS)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -171,23 +188,38 @@ class MemoHub:
             self._task = None
 
     async def _listen(self, cache: Cache) -> None:
+        failures = 0
         while True:
+            prober = asyncio.create_task(self._probe(cache))
             try:
                 async with contextlib.aclosing(cache.subscribe(CHANNEL)) as messages:
-                    self._clear_all()  # whatever was published while not subscribed is unknown
                     async for data in messages:
+                        failures = 0
                         await self._receive(cache, json.loads(data))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("memo invalidation subscription lost; resubscribing", exc_info=True)
-            self._clear_all()
+            except Exception as error:
+                failures += 1
+                if failures == 1:
+                    log.warning("memo invalidation subscription lost (%r); memos bypassed until back", error)
+            finally:
+                prober.cancel()
+                self._offline()
             await asyncio.sleep(_RESUBSCRIBE_SECONDS)
 
+    async def _probe(self, cache: Cache) -> None:
+        """Publishes this hub's probe until it comes back: the subscription is then live."""
+        probe = json.dumps({"origin": self._replica, "probe": True}).encode()
+        while not self._live:
+            with contextlib.suppress(Exception):
+                await cache.publish(CHANNEL, probe)
+            await asyncio.sleep(_PROBE_WAIT_SECONDS)
+
     async def _receive(self, cache: Cache, message: dict[str, Any]) -> None:
-        heard = self._heard
-        if message["origin"] == self._replica and heard is not None and not heard.done():
-            heard.set_result(None)
+        if message["origin"] == self._replica and not self._live:
+            self._clear_all()  # whatever was published before the subscription is unknown
+            self._live = True
+            self._heard.set()
         if "probe" in message:
             return
         if "ack" in message:
@@ -200,6 +232,11 @@ class MemoHub:
         else:
             ack = {"origin": message["origin"], "ack": message["id"]}
             await cache.publish(CHANNEL, json.dumps(ack).encode())
+
+    def _offline(self) -> None:
+        self._live = False
+        self._heard.clear()
+        self._clear_all()
 
     def _clear_all(self) -> None:
         for memos in self._memos.values():

@@ -110,3 +110,24 @@ async def test_revocation_manifest_and_role_changes_on_a_apply_at_once_on_b(
         assert (await on_a.post(f"/device/{device}/revoke", headers=headers)).status_code == 200
         revoked = await on_b_sends("light_on")
         assert revoked.status_code == 403 and revoked.json()["code"] == "DEVICE_REVOKED"
+
+
+async def test_without_a_live_subscription_memos_remember_nothing_and_forget_never_raises(
+    unused_tcp_port: int,
+) -> None:
+    cache = RedisCache(f"redis://127.0.0.1:{unused_tcp_port}/0")  # nothing listens there
+    hub = MemoHub(cache)
+    await hub.start()  # gives up waiting for its probe; keeps trying in the background
+    try:
+        memo = hub.memo(DEVICE_KEYS)
+        values = iter(["first", "second"])
+
+        async def load() -> str:
+            return next(values)
+
+        assert await memo.get("device-1", load) == "first"
+        assert await memo.get("device-1", load) == "second"  # a missed invalidation cannot bite
+        await hub.forget((DEVICE_KEYS, "device-1"))
+    finally:
+        await hub.close()
+        await cache.close()
