@@ -11,7 +11,7 @@ and load to core 1, loopback only, bounded in time:
 2. latency at a fixed 1,000 commands/s for 10 s from an asyncio HTTP/1.1 client: p50/p99.
 
 Run: `.venv/bin/python bench/bench_command.py` (needs Debian's wrk) for the embedded defaults;
-`BENCH_PARTS=production` for PostgreSQL (a scratch database on BENCH_POSTGRES_DSN, default
+`--production` (or `BENCH_PARTS=production`) for PostgreSQL (a scratch database on BENCH_POSTGRES_DSN, default
 postgresql://postgres@127.0.0.1:5432/test), Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0)
 and Mosquitto (BENCH_MQTT_URL, default mqtt://127.0.0.1:1883).
 """
@@ -41,7 +41,7 @@ from bench.bench_http import ROOT, free_port, measure_empty_handler, server_env,
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 DEVICES = int(os.environ.get("BENCH_DEVICES", "50"))
-PARTS = os.environ.get("BENCH_PARTS", "embedded")
+PARTS = "production" if "--production" in sys.argv[1:] else os.environ.get("BENCH_PARTS", "embedded")
 POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 MQTT_URL = os.environ.get("BENCH_MQTT_URL", "mqtt://127.0.0.1:1883")
@@ -74,6 +74,12 @@ def _parts() -> Iterator[dict[str, str]]:
         yield {"HXTP_DATABASE_URL": f"{base}/{name}", "HXTP_REDIS_URL": REDIS_URL, "HXTP_MQTT_URL": MQTT_URL}
     finally:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _unlimited_tier(env: dict[str, str]) -> None:
+    """Every request counts against the tenant's quota: the benchmark tenant gets the unlimited tier."""
+    command = [sys.executable, "-m", "server", "tenants", "set-tier", "bench", "fleet"]
+    subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True)
 
 
 def _owner_token(env: dict[str, str]) -> str:
@@ -188,7 +194,8 @@ def main() -> int:
         port = free_port()
         environment = server_env(env, data_dir, port, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000", **parts)
         token = _owner_token(environment)
-        server = [sys.executable, "bench/unlimited_server.py"]
+        _unlimited_tier(environment)
+        server = [sys.executable, "-m", "server", "serve"]
         if PROFILE:
             spy = Path(sys.executable).with_name("py-spy")
             server = [str(spy), "record", "--format", "raw", "--rate", "250", "-o", PROFILE, "--", *server]

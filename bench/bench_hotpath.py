@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, import ./ext
 
+from bench.result import emit
 from ext import _reference
 
 SECRET = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -52,6 +53,9 @@ SCHEMA = {
     "required": ["brightness"],
 }
 CLI_PARAMS = {"brightness": "80", "transition": "1.5", "mode": "eco"}
+TYPED_PARAMS = {"brightness": 80, "transition": 1.5, "mode": "eco"}
+# The same schema as a standalone JSON Schema document, for fastjsonschema (the baseline).
+JSON_SCHEMA = {"type": "object", **SCHEMA}
 SIGNING_BYTES = len(_reference.signing_string_v31(ENVELOPE).encode())
 
 Case = tuple[str, Callable[[ModuleType], Callable[[], Any]]]
@@ -99,6 +103,10 @@ def prepared_cases() -> list[Case]:
         validator = twin.compile_params_schema(SCHEMA)
         return lambda: validator(CLI_PARAMS)
 
+    def validate_typed(twin: ModuleType) -> Callable[[], Any]:
+        validator = twin.compile_params_schema(SCHEMA)
+        return lambda: validator(TYPED_PARAMS)
+
     def nonce(twin: ModuleType) -> Callable[[], Any]:
         cache, counter = twin.NonceCache(), iter(range(10**9))
         return lambda: cache.remember("device", f"n{next(counter)}", 0.0)
@@ -120,6 +128,7 @@ def prepared_cases() -> list[Case]:
         ("extract_raw_params", raw_params),
         ("check_payload_hash (raw rule)", payload_hash),
         ("params validator (CLI strings)", validate),
+        (VALIDATION, validate_typed),
         ("NonceCache.remember", nonce),
         ("SequenceWindow.accept", sequence),
         ("inbound frame to verified (incl. json.loads)", inbound),
@@ -162,8 +171,8 @@ def inbound_pipeline(twin: ModuleType) -> Callable[[], Any]:
     return receive
 
 
-def time_call(call: Callable[[], Any], number: int, repeat: int) -> tuple[float, float]:
-    """(best, median) ns per call."""
+def time_call(call: Callable[[], Any], number: int, repeat: int) -> tuple[float, float, float]:
+    """(best, median, worst) ns per call over the repeats."""
     for _ in range(min(number, 1000)):
         call()
     samples = []
@@ -172,7 +181,7 @@ def time_call(call: Callable[[], Any], number: int, repeat: int) -> tuple[float,
         for _ in range(number):
             call()
         samples.append((time.perf_counter_ns() - started) / number)
-    return min(samples), statistics.median(samples)
+    return min(samples), statistics.median(samples), max(samples)
 
 
 def compiled_twin() -> ModuleType | None:
@@ -181,6 +190,24 @@ def compiled_twin() -> ModuleType | None:
     except ImportError:
         return None
     return _hotpath
+
+
+VALIDATION = "params validation, 3 typed params"
+# Figures run_all.py reports: the compiled twin's ns per call for these operations.
+REPORTED = {
+    "sign_ns": "HMAC sign",
+    "verify_ns": "HMAC verify",
+    "sequence_ns": "SequenceWindow.accept",
+    "nonce_ns": "NonceCache.remember",
+    "validation_ns": VALIDATION,
+}
+
+
+def fastjsonschema_case() -> Callable[[], Any]:
+    import fastjsonschema
+
+    validator = fastjsonschema.compile(JSON_SCHEMA)
+    return lambda: validator(TYPED_PARAMS)
 
 
 def main() -> None:
@@ -194,24 +221,39 @@ def main() -> None:
         print("ext._hotpath is not built: only the reference twin is timed")
     else:
         print(f"compiled twin SHA-256 backend: {compiled._select_sha256_backend(False)}")
-    print(f"{args.number} calls x {args.repeat} repeats; ns per call, best / median\n")
+    print(f"{args.number} calls x {args.repeat} repeats; ns per call, best / median / worst\n")
     print("| operation | reference | compiled | speed-up |")
     print("| --- | ---: | ---: | ---: |")
+    figures: dict[str, float] = {}
     for label, prepare in prepared_cases():
-        ref_best, ref_median = time_call(prepare(_reference), args.number, args.repeat)
-        row = f"| {label} | {ref_best:,.0f} / {ref_median:,.0f} |"
+        ref = time_call(prepare(_reference), args.number, args.repeat)
+        row = f"| {label} | {ref[0]:,.0f} / {ref[1]:,.0f} / {ref[2]:,.0f} |"
+        if label == VALIDATION:
+            figures["validation_reference_ns"] = ref[1]
         if compiled is not None:
-            best, median = time_call(prepare(compiled), args.number, args.repeat)
-            row += f" {best:,.0f} / {median:,.0f} | {ref_best / best:.1f}x |"
+            best, median, worst = time_call(prepare(compiled), args.number, args.repeat)
+            row += f" {best:,.0f} / {median:,.0f} / {worst:,.0f} | {ref[0] / best:.1f}x |"
+            for name, prefix in REPORTED.items():
+                if label.startswith(prefix) and name not in figures:
+                    figures[name] = median
         print(row)
+    baseline = time_call(fastjsonschema_case(), args.number, args.repeat)
+    print(
+        f"| {VALIDATION}, fastjsonschema (same schema) |"
+        f" {baseline[0]:,.0f} / {baseline[1]:,.0f} / {baseline[2]:,.0f} | | |"
+    )
+    figures["validation_fastjsonschema_ns"] = baseline[1]
     if compiled is not None:
         compiled._select_sha256_backend(True)
         try:
             for label, prepare in prepared_cases()[:2]:
-                best, median = time_call(prepare(compiled), args.number, args.repeat)
-                print(f"| {label}, portable C SHA-256 | | {best:,.0f} / {median:,.0f} | |")
+                best, median, worst = time_call(prepare(compiled), args.number, args.repeat)
+                print(f"| {label}, portable C SHA-256 | | {best:,.0f} / {median:,.0f} / {worst:,.0f} | |")
         finally:
             compiled._select_sha256_backend(False)
+        # How many times faster than fastjsonschema the compiled validation is (> 1 = faster).
+        figures["ratio"] = baseline[1] / figures["validation_ns"]
+    emit(**figures)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.result import emit  # noqa: E402
+
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "64")
 
@@ -134,6 +138,13 @@ def main() -> int:
             f"  p99 {result.get('p99_ms', 0):.2f} ms  non-2xx {result['errors']:.0f}"
         )
     print(f"ratio gateway/empty: {status['rps'] / empty['rps']:.2f}")
+    emit(
+        empty_rps=empty["rps"],
+        status_rps=status["rps"],
+        status_p99_ms=status.get("p99_ms", 0),
+        status_non2xx=status["errors"],
+        ratio=status["rps"] / empty["rps"],
+    )
     return 0
 
 

@@ -28,12 +28,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.result import emit  # noqa: E402
+
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "1000"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "50"))
 INTERVAL = float(os.environ.get("BENCH_INTERVAL", "0.2"))
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 HARD_TIMEOUT_S = 180.0
-TENANT = "bench-tenant"
 
 
 # ---------------------------------------------------------------- server process
@@ -42,13 +43,6 @@ TENANT = "bench-tenant"
 async def _serve(data_dir: str) -> None:
     from server.app import Application
     from server.config import Settings
-    from server.domain.identity import rate_limits
-    from server.domain.identity.principal import Principal, Role
-
-    # Opening a stream is a request, counted against the tenant's per-minute quota (contract §7.3:
-    # free 60, pro 300). A thousand opens in seconds would be refused by design, so this benchmark
-    # of the fan-out itself lifts the quota of its tenant's tier in its own server process.
-    rate_limits.TIERS[rate_limits.DEFAULT_TIER] = 1_000_000
 
     env = {
         "HXTP_DATA_DIR": data_dir,
@@ -60,7 +54,14 @@ async def _serve(data_dir: str) -> None:
     }
     app = Application(Settings.from_env(env))
     await app.start()
-    credential = app.tokens.mint(Principal(user_id="bench", tenant_id=TENANT, role=Role.VIEWER))
+    # Opening a stream is a request, counted against the tenant's per-minute quota; a thousand
+    # opens in seconds would be refused on the free tier, so the tenant is on the unlimited one
+    # (what `hxtp-cloud tenants set-tier` does).
+    principal = await app.identity.identity.ensure_user("bench@example.com", "viewer", "Bench")
+    assert principal.tenant_id is not None
+    tenant = principal.tenant_id
+    await app.identity.identity.set_tier(tenant, "fleet")
+    credential = app.tokens.mint(principal)
     print(json.dumps({"port": app.ports.http, "token": credential}), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -69,9 +70,38 @@ async def _serve(data_dir: str) -> None:
         while line := (await reader.readline()).decode().strip():
             kind, _, number = line.partition(" ")
             # The timestamp is taken here, right before the publish: latency covers the whole server.
-            await app.events.publish_state_update(TENANT, kind, {"n": int(number), "sent_ns": time.time_ns()})
+            await app.events.publish_state_update(tenant, kind, {"n": int(number), "sent_ns": time.time_ns()})
     finally:
         await app.stop()
+
+
+async def _serve_bare() -> None:
+    """The baseline: a bare websockets server sending each event, encoded once, to every client."""
+    from websockets.asyncio.server import broadcast, serve
+
+    clients: set[Any] = set()
+
+    async def handler(socket: Any) -> None:
+        clients.add(socket)
+        try:
+            await socket.wait_closed()
+        finally:
+            clients.discard(socket)
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        print(json.dumps({"port": port, "token": ""}), flush=True)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := (await reader.readline()).decode().strip():
+            kind, _, number = line.partition(" ")
+            event = {
+                "type": "state_update",
+                "device_id": kind,
+                "state": {"n": int(number), "sent_ns": time.time_ns()},
+            }
+            broadcast(clients, json.dumps(event))
 
 
 # ---------------------------------------------------------------- client process
@@ -149,16 +179,41 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--serve":
         import uvloop
 
-        uvloop.run(_serve(sys.argv[2]))
+        uvloop.run(_serve(sys.argv[2]) if sys.argv[2] != "--bare" else _serve_bare())
         return 0
-    import uvloop
-
-    data_dir = tempfile.mkdtemp(prefix="hxtp-bench-ws-")
     pin_server = ["taskset", "-c", "0"] if shutil.which("taskset") else []
     if pin_server:
         os.sched_setaffinity(0, {1})
+    bare = _fan_out(pin_server, "--bare")
+    result = _fan_out(pin_server, tempfile.mkdtemp(prefix="hxtp-bench-ws-"))
+    cache = "Redis" if REDIS_URL else "in-memory cache"
+    print(f"{CLIENTS} clients, {EVENTS} events every {INTERVAL * 1000:.0f} ms, {cache}")
+    print(f"  all subscribed after {result['connect_s']:.1f} s")
+    for name, figures in (("server", result), ("bare websockets server (baseline)", bare)):
+        print(f"  {name}:")
+        p50, p99, worst = figures["p50"], figures["p99"], figures["max"]
+        print(f"    per delivery:     p50 {p50:.2f} ms   p99 {p99:.2f} ms   max {worst:.2f} ms")
+        p50, p99 = figures["completion_p50"], figures["completion_p99"]
+        print(f"    last of {CLIENTS}:  p50 {p50:.2f} ms   p99 {p99:.2f} ms")
+        print(f"    deliveries missing: {int(figures['missing'])}")
+    emit(
+        p50_ms=result["p50"],
+        p99_ms=result["p99"],
+        last_of_all_p99_ms=result["completion_p99"],
+        missing=result["missing"],
+        bare_p99_ms=bare["p99"],
+        ratio=result["p99"] / bare["p99"] if bare["p99"] else 0.0,
+    )
+    return 0 if result["missing"] == 0 else 1
+
+
+def _fan_out(pin_server: list[str], mode: str) -> dict[str, float]:
+    """One server process (`mode`: a data dir, or --bare) and the clients' run against it."""
+    import uvloop
+
+    data_dir = mode if mode != "--bare" else ""
     server = subprocess.Popen(
-        [*pin_server, sys.executable, __file__, "--serve", data_dir],
+        [*pin_server, sys.executable, __file__, "--serve", mode],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         cwd=ROOT,
@@ -178,16 +233,9 @@ def main() -> int:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    cache = "Redis" if REDIS_URL else "in-memory cache"
-    print(f"{CLIENTS} clients, {EVENTS} events every {INTERVAL * 1000:.0f} ms, {cache}")
-    print(f"  all subscribed after {result['connect_s']:.1f} s")
-    p50, p99, worst = result["p50"], result["p99"], result["max"]
-    print(f"  per delivery:     p50 {p50:.2f} ms   p99 {p99:.2f} ms   max {worst:.2f} ms")
-    p50, p99 = result["completion_p50"], result["completion_p99"]
-    print(f"  last of {CLIENTS}:  p50 {p50:.2f} ms   p99 {p99:.2f} ms")
-    print(f"  deliveries missing: {int(result['missing'])}")
-    return 0 if result["missing"] == 0 else 1
+        if data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return result
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from server.domain.link.outcomes import CachedOutcomes
 from server.domain.link.replay import ReplayGuard
 from server.domain.link.sequence import OutboundSequence
 from server.domain.link.variants import LinkVariants
+from server.domain.memo import MemoHub
 from server.domain.resources import FoundBy
 from server.keyfiles import load_or_create_secret
 from server.rpc.auth import AuthServicer
@@ -102,6 +103,7 @@ class Application:
         # One writer: a command's row and its audit entry commit together, concurrent work shares commits.
         self.writer = GroupCommit(self.database.engine)
         self.cache: Cache = create_cache(settings.redis_url)
+        self.memos = MemoHub(self.cache)  # hot-path memos, invalidated on every replica at once
         self.broker = None if settings.mqtt_url else EmbeddedBroker(settings.embedded_mqtt_port)
         self.mqtt = MqttConnection(
             self._mqtt_url,  # read at start: an embedded broker on port 0 has its address once it runs
@@ -121,7 +123,9 @@ class Application:
                 settings.idp_issuer,
                 settings.idp_audience,
                 settings.cookie_secure,
+                settings.tiers,
             ),
+            self.memos,
         )
         kit = self.identity
         self.health = HealthMonitor(
@@ -144,9 +148,9 @@ class Application:
         # Hash-chained audit log and live event bus: the domain services that record and announce.
         self.audit = AuditLog(self.database, self.writer)
         self.events = EventBus(self.cache, settings.ws_queue_size)
-        self.manifests = Manifests(self.database, self.audit)
+        self.manifests = Manifests(self.database, self.audit, self.memos)
         self.devices = Devices(
-            self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit
+            self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit, self.memos
         )
         self.groups = Groups(self.database)
         self.command_log = CommandLog(
@@ -185,7 +189,7 @@ class Application:
                     )
                 ),
             },
-            Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter),
+            Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter, tiers=kit.tiers),
         )
         self.gateway = Gateway(self._transport())
         self.ports = Ports(http=0, grpc=0)
@@ -207,6 +211,7 @@ class Application:
             telemetry_keep=settings.telemetry_keep,
             telemetry_ttl=settings.telemetry_retention_seconds,
             variants=link_variants,
+            memos=self.memos,
         )
         self.inbound = InboundPipeline(
             self.device_keys,
@@ -235,7 +240,7 @@ class Application:
             embedded_broker=self.broker is not None,
         )
         self.outbound = OutboundLink(  # the command gates' way to a device
-            RecentDeviceKeys(self.device_keys),
+            RecentDeviceKeys(self.device_keys, self.memos),
             self.outbound_sequence,
             self.bridge,
             self.link_signer,
@@ -284,6 +289,7 @@ class Application:
     async def start(self) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await run_migrations_async(self.settings.database_url)
+        await self.memos.start()
         self._started_at = utc_now()
         self._sweep = asyncio.create_task(self._resolve_left_in_flight(), name="resolve-left-in-flight")
         if self.broker is not None:
@@ -358,6 +364,7 @@ class Application:
             await asyncio.gather(self._sweep, return_exceptions=True)
         await self.writer.drain()
         await self.identity.close()
+        await self.memos.close()
         await self.events.close()
         await self.cache.close()
         await self.database.dispose()

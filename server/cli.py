@@ -12,6 +12,7 @@ import sys
 import uvloop
 
 from server.config import SETTINGS_DOC, Settings
+from server.domain.identity.rate_limits import Tiers
 
 
 def _serve(settings: Settings) -> int:
@@ -61,8 +62,10 @@ def _migrate(settings: Settings) -> int:
 
 def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
     """users create / token / tenants set-tier: a fresh install is usable from the command line."""
+    from server.cache import create_cache
     from server.domain.identity.tokens import TokenService
     from server.domain.identity.users import Identity
+    from server.domain.memo import MemoHub
     from server.errors import HxtpError
     from server.keyfiles import load_or_create_secret
     from server.storage.database import Database
@@ -74,7 +77,9 @@ def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> str:
         database = Database(settings.database_url)
-        identity = Identity(database)
+        # Role and tier changes made here reach running replicas' memos through Redis when shared.
+        cache = create_cache(settings.redis_url) if settings.redis_url else None
+        identity = Identity(database, Tiers.parse(settings.tiers), MemoHub(cache))
         try:
             if args.command == "tenants":
                 tenant = await identity.set_tier(args.tenant, args.tier)
@@ -85,6 +90,8 @@ def _identity_command(settings: Settings, args: argparse.Namespace) -> int:
                 principal = await identity.principal_for_email(args.email)
             return tokens.mint(principal)
         finally:
+            if cache is not None:
+                await cache.close()
             await database.dispose()
 
     try:
@@ -176,9 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     tenants_actions = tenants.add_subparsers(dest="action", required=True)
     set_tier = tenants_actions.add_parser("set-tier", help="put a tenant on a plan tier (rate limit)")
     set_tier.add_argument("tenant", help="tenant id or slug")
-    set_tier.add_argument("tier", help="free (60 requests/min) or pro (300 requests/min)")
+    set_tier.add_argument(
+        "tier", help="a tier of HXTP_TIERS (default: free 60/min, pro 300/min, fleet unlimited)"
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    try:
+        Tiers.parse(settings.tiers)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     _configure_logging(settings.log_level)
     if args.command in ("users", "token", "tenants"):
         return _identity_command(settings, args)

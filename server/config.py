@@ -112,6 +112,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "HXTP_FANOUT_MAX": ("100", "most devices one batch, room, group or intent command may target"),
     "HXTP_COMMAND_ACK_SECONDS": ("30", "seconds a dispatched command waits for its ack before it is expired"),
     "HXTP_HEALTH_TIMEOUT": ("1.0", "seconds one dependency check may take before it counts as down"),
+    "HXTP_TIERS": (
+        "free=60,pro=300,fleet=0",
+        "plan tiers as name=requests per minute (0 = unlimited); the first is for tenants on an unknown tier",
+    ),
     "HXTP_WS_QUEUE_SIZE": (
         "256",
         "live events a WebSocket client may fall behind by before its oldest are dropped",
@@ -179,6 +183,7 @@ class Settings:
     command_ack_seconds: float = 30.0
     health_timeout: float = 1.0
     ws_queue_size: int = 256
+    tiers: str = "free=60,pro=300,fleet=0"
     log_level: str = "info"
 
     @classmethod
@@ -234,6 +239,7 @@ class Settings:
             command_ack_seconds=float(get("HXTP_COMMAND_ACK_SECONDS")),
             health_timeout=float(get("HXTP_HEALTH_TIMEOUT")),
             ws_queue_size=int(get("HXTP_WS_QUEUE_SIZE")),
+            tiers=get("HXTP_TIERS"),
             log_level=get("HXTP_LOG_LEVEL"),
         )
 

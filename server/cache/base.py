@@ -50,8 +50,9 @@ class Cache(Protocol):
         """
         ...
 
-    async def publish(self, channel: str, data: bytes) -> None:
-        """Deliver ``data`` to every current subscriber of ``channel`` (at most once, no history)."""
+    async def publish(self, channel: str, data: bytes) -> int:
+        """Deliver ``data`` to every current subscriber of ``channel`` (at most once, no history);
+        returns how many subscriptions received it."""
         ...
 
     def subscribe(self, channel: str) -> AsyncGenerator[bytes, None]:

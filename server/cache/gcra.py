@@ -8,30 +8,42 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from server.domain.identity.rate_limits import PERIOD_SECONDS, Decision
+from server.domain.identity.rate_limits import PERIOD_SECONDS, UNLIMITED, UNLIMITED_DECISION, Decision
 
-# KEYS[1] = tenant key; ARGV = limit, period (ms). Returns {allowed, remaining, reset_ms, retry_ms}.
+# KEYS[1] = tenant key; ARGV = limit, period (us). Returns {allowed, remaining, reset_us, retry_us}.
+# The stored value is "stamp_us:debt_us" (see rate_limits: an absolute TAT loses a large limit's
+# interval to rounding). TIME's seconds and microseconds make an exact integer in a double.
 _GCRA_SCRIPT = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local interval = period / limit
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-local base = math.max(tat, now)
-local new_tat = base + interval
-local allow_at = new_tat - period
-if now < allow_at then
-  return {0, 0, math.ceil(base - now), math.ceil(allow_at - now)}
+local debt = 0
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local sep = string.find(stored, ':', 1, true)
+  if sep then
+    local stamp = tonumber(string.sub(stored, 1, sep - 1))
+    local left = tonumber(string.sub(stored, sep + 1))
+    if stamp and left then
+      debt = math.max(0, left - math.max(0, now - stamp))
+    end
+  end
 end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now))
-local remaining = math.floor((period - (new_tat - now)) / interval + 1e-9)
-return {1, remaining, math.ceil(new_tat - now), 0}
+local new_debt = debt + interval
+if new_debt > period then
+  return {0, 0, math.ceil(debt), math.ceil(new_debt - period)}
+end
+local state = string.format('%.0f:%.17g', now, new_debt)
+redis.call('SET', KEYS[1], state, 'PX', math.max(1, math.ceil(new_debt / 1000)))
+local remaining = math.floor((period - new_debt) / interval + 1e-9)
+return {1, remaining, math.ceil(new_debt), 0}
 """
 
 
-def _seconds(ms: int) -> int:
-    return -(-int(ms) // 1000)
+def _seconds(us: int) -> int:
+    return -(-int(us) // 1_000_000)
 
 
 class RedisRateLimiter:
@@ -45,15 +57,17 @@ class RedisRateLimiter:
         self._prefix = prefix + "ratelimit:"
 
     async def hit(self, tenant_id: str, limit: int) -> Decision:
-        allowed, remaining, reset_ms, retry_ms = await self._script(
-            keys=[self._prefix + tenant_id], args=[limit, int(PERIOD_SECONDS * 1000)]
+        if limit == UNLIMITED:
+            return UNLIMITED_DECISION  # nothing to count: no round trip
+        allowed, remaining, reset_us, retry_us = await self._script(
+            keys=[self._prefix + tenant_id], args=[limit, int(PERIOD_SECONDS * 1_000_000)]
         )
         return Decision(
             allowed=bool(allowed),
             limit=limit,
             remaining=max(0, int(remaining)),
-            reset_seconds=_seconds(reset_ms),
-            retry_after_seconds=0 if allowed else max(1, _seconds(retry_ms)),
+            reset_seconds=_seconds(reset_us),
+            retry_after_seconds=0 if allowed else max(1, _seconds(retry_us)),
         )
 
     async def close(self) -> None:

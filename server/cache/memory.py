@@ -139,9 +139,11 @@ class MemoryCache:
 
     # -- pub/sub ----------------------------------------------------------------------------
 
-    async def publish(self, channel: str, data: bytes) -> None:
-        for subscriber in tuple(self._subscribers.get(channel, ())):
+    async def publish(self, channel: str, data: bytes) -> int:
+        subscribers = tuple(self._subscribers.get(channel, ()))
+        for subscriber in subscribers:
             subscriber.deliver(bytes(data))
+        return len(subscribers)
 
     async def subscribe(self, channel: str) -> AsyncGenerator[bytes, None]:
         if self._closed:

@@ -112,8 +112,8 @@ class RedisCache:
             raise ValueError(f"value of {key!r} is not an integer: {exc}") from exc
         return int(value)
 
-    async def publish(self, channel: str, data: bytes) -> None:
-        await self._redis.publish(self._key(channel), data)
+    async def publish(self, channel: str, data: bytes) -> int:
+        return int(await self._redis.publish(self._key(channel), data))
 
     async def subscribe(self, channel: str) -> AsyncGenerator[bytes, None]:
         # One connection per subscription: a connection in subscribe mode can run nothing else.

@@ -1,45 +1,244 @@
-"""A short-lived per-process memo for hot read paths (the command path reads the same device,
-manifest, keys and user on every call).
+"""Per-process memos for hot read paths (the command path reads the same user, device, manifest and
+keys on every call), kept correct across replicas by invalidation over the cache's pub/sub.
 
-Why a TTL and not only invalidation: another replica's write cannot reach this process's memo, so
-every entry expires after `ttl` seconds; that bounds how stale a value read from here can be (a
-revocation on another replica takes effect here within `ttl`). Writes made through this process
-forget their keys at once. Failures (e.g. NOT_FOUND) are never memoised.
+A write that changes what a memo holds (revocation, secret rotation, manifest change, role or tier
+change) calls `MemoHub.forget`: the entry is dropped here at once, then the hub publishes it on the
+cache's channel (Redis when configured, in-process otherwise) and every replica's hub drops it too
+and answers with an acknowledgement. `forget` returns when every replica that received the message
+has acknowledged it (bounded by ACK_TIMEOUT_SECONDS), so when a revocation answers, no replica's
+memo still holds the device. While a replica's subscription is down its memos answer nothing from
+memory (they are emptied, and refilled only once it is back), so the TTL is only a safety net.
+Failures (e.g. NOT_FOUND) are never memoised.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
 import time
-from collections import OrderedDict
+import uuid
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from server.cache.base import Cache
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-DEFAULT_TTL_SECONDS = 1.0
+SAFETY_TTL_SECONDS = 30.0
+ACK_TIMEOUT_SECONDS = 1.0
+CHANNEL = "memo:invalidate"
+_RESUBSCRIBE_SECONDS = 0.5
+_PROBES, _PROBE_WAIT_SECONDS = 50, 0.1
+
+# The memos' names: a write names what it changed, whichever memo (in any module) holds it.
+USER = "user"  # key: None (all users: identity writes are rare)
+DEVICE = "device"  # key: (tenant_id, device_id)
+DEVICE_KEYS = "device-keys"  # key: device_id (profile and secrets on the outbound side)
+MANIFEST = "manifest"  # key: (tenant_id, device_id)
 
 
 class TtlMemo(Generic[K, V]):
-    def __init__(self, ttl: float = DEFAULT_TTL_SECONDS, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        ttl: float = SAFETY_TTL_SECONDS,
+        max_entries: int = 10_000,
+        live: Callable[[], bool] | None = None,
+    ) -> None:
         self._ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._live = live
+        # Bumped by every forget: a load that was under way when one arrived may have read the old
+        # row, so its value is returned but not remembered.
+        self._generation = 0
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        if self._live is not None and not self._live():
+            return await load()  # invalidations could be missed now: remember nothing
         entry = self._entries.get(key)
         now = time.monotonic()
         if entry is not None and entry[0] > now:
             return entry[1]
+        generation = self._generation
         value = await load()
+        if generation != self._generation:
+            return value
         self._entries[key] = (now + self._ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
         return value
 
-    def forget(self, key: K) -> None:
-        self._entries.pop(key, None)
+    def forget(self, key: K | None) -> None:
+        """Drops `key` (None: everything) in this process only; see MemoHub.forget for all replicas."""
+        self._generation += 1
+        if key is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
 
-    def clear(self) -> None:
-        self._entries.clear()
+
+def _wire_key(key: Hashable) -> Any:
+    return list(key) if isinstance(key, tuple) else key
+
+
+def _memo_key(value: Any) -> Hashable:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class _Waiting:
+    """An invalidation waiting for its acknowledgements (which may arrive before the publish's
+    answer says how many replicas received it)."""
+
+    def __init__(self) -> None:
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.receivers: int | None = None
+        self.acks = 0
+
+    def check(self) -> None:
+        if self.receivers is not None and self.acks >= self.receivers and not self.done.done():
+            self.done.set_result(None)
+
+
+class MemoHub:
+    """The process's memos by name, and the invalidation channel every replica listens on.
+
+    Without a cache it only drops entries here. With one, memos answer from memory only while this
+    hub's subscription is live (its own probe came back): while the cache is unreachable every read
+    loads, since invalidations could be missed. Not started (a CLI process), it publishes without
+    waiting, so running servers still hear it."""
+
+    def __init__(self, cache: Cache | None = None, ttl: float = SAFETY_TTL_SECONDS) -> None:
+        self._cache = cache
+        self._ttl = ttl
+        self._memos: defaultdict[str, list[TtlMemo[Any, Any]]] = defaultdict(list)
+        self._replica = uuid.uuid4().hex
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Waiting] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._live = cache is None
+        self._heard = asyncio.Event()
+
+    def memo(self, name: str) -> TtlMemo[Any, Any]:
+        memo: TtlMemo[Any, Any] = TtlMemo(self._ttl, live=lambda: self._live)
+        self._memos[name].append(memo)
+        return memo
+
+    def _drop(self, entries: list[tuple[str, Any]]) -> None:
+        for name, key in entries:
+            for memo in self._memos.get(name, ()):
+                memo.forget(key)
+
+    async def forget(self, *entries: tuple[str, Hashable | None]) -> None:
+        """Drops each (memo name, key) here and on every replica; key None = the whole memo.
+
+        Never raises: the write it follows is committed. When the cache cannot be reached, no
+        replica is answering from its memos anyway (see the class)."""
+        self._drop(list(entries))
+        if self._cache is None:
+            return
+        number = next(self._ids)
+        message = json.dumps(
+            {
+                "origin": self._replica,
+                "id": number,
+                "entries": [[name, _wire_key(key)] for name, key in entries],
+            }
+        ).encode()
+        waiting = self._pending[number] = _Waiting()
+        try:
+            waiting.receivers = await self._cache.publish(CHANNEL, message)
+            if self._task is not None:
+                waiting.check()
+                await asyncio.wait_for(waiting.done, ACK_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("memo invalidation %s: not every replica acknowledged in time", entries)
+        except Exception as error:
+            log.warning("memo invalidation %s not published: %r", entries, error)
+        finally:
+            self._pending.pop(number, None)
+
+    def _acknowledged(self, number: int) -> None:
+        waiting = self._pending.get(number)
+        if waiting is not None:
+            waiting.acks += 1
+            waiting.check()
+
+    async def start(self) -> None:
+        """Subscribes, and returns once this hub hears its own probe (from then on every
+        invalidation published by any replica reaches it), or after a few seconds without."""
+        if self._cache is None or self._task is not None:
+            return
+        self._task = asyncio.create_task(self._listen(self._cache), name="memo-invalidation")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._heard.wait(), _PROBES * _PROBE_WAIT_SECONDS)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _listen(self, cache: Cache) -> None:
+        failures = 0
+        while True:
+            prober = asyncio.create_task(self._probe(cache))
+            try:
+                async with contextlib.aclosing(cache.subscribe(CHANNEL)) as messages:
+                    async for data in messages:
+                        failures = 0
+                        await self._receive(cache, json.loads(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                failures += 1
+                if failures == 1:
+                    log.warning("memo invalidation subscription lost (%r); memos bypassed until back", error)
+            finally:
+                prober.cancel()
+                self._offline()
+            await asyncio.sleep(_RESUBSCRIBE_SECONDS)
+
+    async def _probe(self, cache: Cache) -> None:
+        """Publishes this hub's probe until it comes back: the subscription is then live."""
+        probe = json.dumps({"origin": self._replica, "probe": True}).encode()
+        while not self._live:
+            with contextlib.suppress(Exception):
+                await cache.publish(CHANNEL, probe)
+            await asyncio.sleep(_PROBE_WAIT_SECONDS)
+
+    async def _receive(self, cache: Cache, message: dict[str, Any]) -> None:
+        if message["origin"] == self._replica and not self._live:
+            self._clear_all()  # whatever was published before the subscription is unknown
+            self._live = True
+            self._heard.set()
+        if "probe" in message:
+            return
+        if "ack" in message:
+            if message["origin"] == self._replica:
+                self._acknowledged(int(message["ack"]))
+            return
+        self._drop([(str(name), _memo_key(key)) for name, key in message["entries"]])
+        if message["origin"] == self._replica:
+            self._acknowledged(int(message["id"]))
+        else:
+            ack = {"origin": message["origin"], "ack": message["id"]}
+            await cache.publish(CHANNEL, json.dumps(ack).encode())
+
+    def _offline(self) -> None:
+        self._live = False
+        self._heard.clear()
+        self._clear_all()
+
+    def _clear_all(self) -> None:
+        for memos in self._memos.values():
+            for memo in memos:
+                memo.forget(None)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from server.domain.identity.principal import Principal, act_as, acting
+from server.domain.identity.quota import NO_QUOTA, Quota
 from server.errors import Code, HxtpError
 
 request_id: ContextVar[str] = ContextVar("hxtp_request_id", default="-")
+_quota: ContextVar[Quota | None] = ContextVar("hxtp_untaken_quota", default=None)
 
 
 def set_principal(principal: Principal | None) -> None:
@@ -25,3 +27,13 @@ def principal() -> Principal:
 
 def optional_principal() -> Principal | None:
     return acting()
+
+
+def set_quota(quota: Quota | None) -> None:
+    _quota.set(quota)
+
+
+def quota() -> Quota:
+    """The call's tenant quota when the chain left it to the servicer (command routes), which hands
+    it to the domain; NO_QUOTA otherwise (the chain already took it)."""
+    return _quota.get() or NO_QUOTA

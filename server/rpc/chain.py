@@ -2,7 +2,8 @@
 
 authenticate -> CSRF (cookie sessions, mutating methods) -> device lookup (methods flagged
 `device_lookup_first`: 404 before anything else) -> tenant -> role -> scope -> rate limit (for
-command routes deferred to the gates' own rate-limit step, server/domain/identity/quota.py) ->
+command routes handed to the servicer, which passes it to the gates' own rate-limit step,
+server/domain/identity/quota.py) ->
 servicer -> error funnel (+ metrics, request id, X-RateLimit-* headers).
 
 It is applied by wrapping each servicer method once at start-up with that method's policy (read
@@ -24,8 +25,8 @@ from contract.metadata import HTTP_HEADER_PREFIX, HTTP_METHOD, REQUEST_ID
 from hxtp.cloud.v1 import options_pb2
 from server.domain.identity.authentication import Authenticator
 from server.domain.identity.principal import Credential, Principal, Role
-from server.domain.identity.quota import defer_quota
-from server.domain.identity.rate_limits import RateLimiter, limit_for
+from server.domain.identity.quota import Quota, TenantLimits
+from server.domain.identity.rate_limits import STANDARD_TIERS, RateLimiter, Tiers
 from server.domain.identity.sessions import MUTATING_METHODS, csrf_matches
 from server.domain.resources import DeviceDirectory, NoDevices
 from server.errors import Code, HxtpError
@@ -74,20 +75,22 @@ class Chain:
         authenticator: Authenticator,
         devices: DeviceDirectory | None = None,
         limiter: RateLimiter | None = None,
+        tiers: Tiers = STANDARD_TIERS,
     ) -> None:
         self._authenticator = authenticator
         self._devices: DeviceDirectory = devices if devices is not None else NoDevices()
-        self._limiter = limiter
+        self._limits = TenantLimits(limiter, tiers) if limiter is not None else None
 
     async def _admit(
-        self, policy: Any, metadata: dict[str, str], request: Any, headers: Headers
+        self, policy: Any, metadata: dict[str, str], request: Any, quotas: list[Quota]
     ) -> Principal | None:
-        """Everything decided before the servicer runs; raises HxtpError to refuse."""
-        defer_quota(None)
+        """Everything decided before the servicer runs; raises HxtpError to refuse. The call's
+        quota is appended to `quotas`, so its headers are known even when it refuses."""
+        call_context.set_quota(None)
         if policy.auth != options_pb2.AUTH_MODE_UNSPECIFIED:
             principal = await self._authenticator.authenticate_optional(metadata)
             if principal is not None:
-                await self._limit(policy, principal, headers)
+                await self._limit(policy, principal, quotas).take()
             return principal
         principal = await self._authenticator.authenticate(metadata)
         if principal.credential == Credential.SESSION and metadata.get(HTTP_METHOD, "") in MUTATING_METHODS:
@@ -103,9 +106,9 @@ class Chain:
             raise HxtpError(Code.FORBIDDEN, f"API key lacks scope {policy.scope}")
         if policy.device_lookup_first:
             # Command routes take the quota at their own rate-limit gate, after validation.
-            defer_quota(lambda: self._limit(policy, principal, headers))
+            call_context.set_quota(self._limit(policy, principal, quotas))
         else:
-            await self._limit(policy, principal, headers)
+            await self._limit(policy, principal, quotas).take()
         return principal
 
     async def _lookup_device(self, principal: Principal, device_id: str) -> None:
@@ -115,17 +118,11 @@ class Chain:
         ):
             raise HxtpError(Code.NOT_FOUND, "Device not found")
 
-    async def _limit(self, policy: Any, principal: Principal, headers: Headers) -> None:
-        if self._limiter is None or policy.rate_limit_exempt or principal.tenant_id is None:
-            return
-        decision = await self._limiter.hit(principal.tenant_id, limit_for(principal.tier))
-        headers.extend((HTTP_HEADER_PREFIX + name, value) for name, value in decision.headers().items())
-        if not decision.allowed:
-            raise HxtpError(
-                Code.RATE_LIMIT_EXCEEDED,
-                f"Rate limit of {decision.limit} requests per minute exceeded for this tenant",
-                retry_after_seconds=decision.retry_after_seconds,
-            )
+    def _limit(self, policy: Any, principal: Principal, taken: list[Quota]) -> Quota:
+        limits = None if policy.rate_limit_exempt else self._limits
+        quota = Quota(limits, principal.tenant_id, principal.tier)
+        taken.append(quota)
+        return quota
 
     def wrap(self, spec: MethodSpec, handler: Any) -> Any:
         if spec.server_streaming:
@@ -140,19 +137,20 @@ class Chain:
             started = time.perf_counter()
             metadata = metadata_dict(context)
             call_context.request_id.set(metadata.get(REQUEST_ID, "-"))
-            headers: Headers = []
+            quota: list[Quota] = []
             try:
-                call_context.set_principal(await self._admit(policy, metadata, request, headers))
+                call_context.set_principal(await self._admit(policy, metadata, request, quota))
                 response = await handler(request, context)
             except HxtpError as error:
                 counters.done(grpc_status_of(error), started)
-                await _abort(context, error, headers)
+                await _abort(context, error, _headers(quota))
             except grpc.aio.AbortError:
                 raise
             except Exception:
                 log.exception("unhandled error in %s (request %s)", name, call_context.request_id.get())
                 counters.done(grpc.StatusCode.INTERNAL, started)
-                await _abort(context, HxtpError(Code.INTERNAL_ERROR), headers)
+                await _abort(context, HxtpError(Code.INTERNAL_ERROR), _headers(quota))
+            headers = _headers(quota)
             if headers:
                 context.set_trailing_metadata((*tuple(context.trailing_metadata() or ()), *headers))
             counters.done(grpc.StatusCode.OK, started)
@@ -168,17 +166,21 @@ class Chain:
             started = time.perf_counter()
             metadata = metadata_dict(context)
             call_context.request_id.set(metadata.get(REQUEST_ID, "-"))
-            headers: Headers = []
+            quota: list[Quota] = []
             try:
-                call_context.set_principal(await self._admit(policy, metadata, request, headers))
+                call_context.set_principal(await self._admit(policy, metadata, request, quota))
                 async for item in handler(request, context):
                     yield item
             except HxtpError as error:
                 counters.done(grpc_status_of(error), started)
-                await _abort(context, error, headers)
+                await _abort(context, error, _headers(quota))
             counters.done(grpc.StatusCode.OK, started)
 
         return call
+
+
+def _headers(quota: list[Quota]) -> Headers:
+    return [(HTTP_HEADER_PREFIX + name, value) for q in quota for name, value in q.headers().items()]
 
 
 class _Counters:

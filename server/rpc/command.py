@@ -60,7 +60,8 @@ class CommandServicer:
         outcome = await self._gates.execute(
             CommandRequest(
                 tenant_id, user_id, request.device_id, request.action, _params(request), request.dry_run
-            )
+            ),
+            quota=call_context.quota(),
         )
         if isinstance(outcome, DryRunAnswer):
             return command_pb2.ExecuteCommandResponse(
@@ -77,7 +78,9 @@ class CommandServicer:
 
     async def ConfirmCommand(self, request: Any, context: Any) -> command_pb2.ConfirmCommandResponse:
         tenant_id, user_id = _caller()
-        outcome = await self._gates.confirm(tenant_id, user_id, request.device_id, request.dry_run_token)
+        outcome = await self._gates.confirm(
+            tenant_id, user_id, request.device_id, request.dry_run_token, call_context.quota()
+        )
         return command_pb2.ConfirmCommandResponse(
             success=True, command_id=outcome.command_id, message_id=outcome.message_id, status="dispatched"
         )

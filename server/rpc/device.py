@@ -76,7 +76,7 @@ class DeviceServicer:
         return device_pb2.ListDevicesResponse(devices=[device_message(d) for d in devices], count=total)
 
     async def GetDevice(self, request: Any, context: Any) -> device_pb2.Device:
-        return device_message(await self._devices.get(tenant(), request.device_id))
+        return device_message(await self._devices.read(tenant(), request.device_id))
 
     async def RotateDeviceSecret(self, request: Any, context: Any) -> device_pb2.RotateDeviceSecretResponse:
         secret, version = await self._devices.rotate(tenant(), request.device_id)

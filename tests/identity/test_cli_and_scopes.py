@@ -48,7 +48,26 @@ def test_fresh_install_is_usable_from_the_command_line(
     assert main(["token", "--email", "nobody@example.com"]) == 1
     assert main(["users", "create", "--email", "x@example.com", "--role", "none", "--tenant", "T"]) == 1
     errors = capsys.readouterr().err
-    assert "tier must be one of" in errors and "no tenant" in errors and "no user" in errors
+    assert "unknown tier 'platinum'" in errors and "no tenant" in errors and "no user" in errors
+    assert "free (60/min), pro (300/min), fleet (unlimited)" in errors  # what may be chosen instead
+
+
+def test_set_tier_accepts_every_configured_tier_and_only_those(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HXTP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HXTP_LOG_LEVEL", "warning")
+    monkeypatch.setenv("HXTP_TIERS", "basic=30,team=5000,bench=0")
+    assert main(["users", "create", "--email", "ana@example.com", "--tenant", "Tiered"]) == 0
+    for tier in ("team", "bench", "basic"):
+        assert main(["tenants", "set-tier", "tiered", tier]) == 0
+        assert f"on the {tier} tier" in capsys.readouterr().out
+    assert main(["tenants", "set-tier", "tiered", "pro"]) == 1  # a default tier, not configured here
+    error = capsys.readouterr().err
+    assert "unknown tier 'pro'" in error and "basic (30/min), team (5000/min), bench (unlimited)" in error
+    monkeypatch.setenv("HXTP_TIERS", "free=sixty")
+    assert main(["tenants", "set-tier", "tiered", "free"]) == 2
+    assert "HXTP_TIERS" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

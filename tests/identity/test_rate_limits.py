@@ -1,5 +1,6 @@
-"""Per-tenant GCRA limits: the arithmetic, both implementations under concurrency, the 429 shape,
-exempt routes, tiers, and two servers sharing one Redis."""
+"""Per-tenant GCRA limits: the arithmetic, both implementations under concurrency and with any
+configured limit (very large, unlimited), the 429 shape, exempt routes, operator tiers, and two
+servers sharing one Redis."""
 
 from __future__ import annotations
 
@@ -13,25 +14,81 @@ import pytest
 
 from server.app import Application
 from server.cache.gcra import RedisRateLimiter
-from server.domain.identity.rate_limits import InProcessRateLimiter, RateLimiter, gcra, limit_for
+from server.domain.identity.rate_limits import (
+    STANDARD_TIERS,
+    InProcessRateLimiter,
+    RateLimiter,
+    Tiers,
+    gcra,
+)
 from tests.identity.conftest import bearer, user_token
 from tests.integration.harness import base_url, running
 
 
 def test_gcra_admits_a_full_burst_then_one_per_interval() -> None:
-    tat, now = 0.0, 100.0
+    debt = 0.0
     remaining = []
     for _ in range(60):
-        decision, tat = gcra(tat, now, 60)
+        decision, debt = gcra(debt, 60)
         assert decision.allowed
         remaining.append(decision.remaining)
     assert remaining == list(range(59, -1, -1))
-    refused, same = gcra(tat, now, 60)
-    assert not refused.allowed and same == tat and refused.retry_after_seconds == 1
+    refused, same = gcra(debt, 60)
+    assert not refused.allowed and same == debt and refused.retry_after_seconds == 1
     assert refused.reset_seconds == 60 and refused.headers()["retry-after"] == "1"
-    later, _ = gcra(tat, now + 1.0, 60)  # one emission interval later: exactly one more
+    later, _ = gcra(debt - 1.0, 60)  # one emission interval later: exactly one more
     assert later.allowed and later.remaining == 0
-    assert limit_for("free") == 60 and limit_for("pro") == 300 and limit_for("unknown") == 60
+
+
+def test_default_tiers_and_the_fallback_for_an_unknown_tier() -> None:
+    tiers = STANDARD_TIERS
+    assert tiers.limit_for("free") == 60 and tiers.limit_for("pro") == 300 and tiers.limit_for("fleet") == 0
+    assert tiers.limit_for("gone") == 60 and tiers.default == "free"
+    custom = Tiers.parse(" basic = 10 , huge=1000000000000,open=0")
+    assert dict(custom.limits) == {"basic": 10, "huge": 10**12, "open": 0} and custom.limit_for("free") == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "at least one tier"),
+        ("free", "not name=limit"),
+        ("Free=60", "not name=limit"),
+        ("free=-1", "whole number"),
+        ("free=1.5", "whole number"),
+        ("free=60,free=61", "listed twice"),
+    ],
+)
+def test_bad_tier_settings_are_refused_saying_why(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        Tiers.parse(text)
+
+
+def test_a_large_limit_keeps_counting_where_an_absolute_tat_rounded_it_away() -> None:
+    # 10^12 per minute: an interval of 6e-11 s, far below the resolution of a clock reading.
+    debt = 0.0
+    for n in range(1, 1001):
+        decision, debt = gcra(debt, 10**12)
+        assert decision.allowed and decision.remaining == 10**12 - n
+    assert debt > 0 and decision.reset_seconds == 1
+
+
+async def test_both_limiters_take_any_limit(redis_url: str, redis_key_prefix: str) -> None:
+    redis = RedisRateLimiter(redis_url, redis_key_prefix)
+    try:
+        for limiter in (InProcessRateLimiter(), redis):
+            for limit in (10**9, 10**12, 2**53):
+                decisions = [await limiter.hit(f"large-{limit}", limit) for _ in range(50)]
+                assert all(d.allowed for d in decisions), (limiter, limit)
+                # Each hit takes longer than the interval, so the debt drains between them.
+                assert all(limit - 50 <= d.remaining <= limit - 1 for d in decisions)
+                assert decisions[-1].headers()["x-ratelimit-limit"] == str(limit)
+            unlimited = [await limiter.hit("open", 0) for _ in range(500)]
+            assert all(d.allowed for d in unlimited) and unlimited[0].headers() == {}
+            # An interval that is no whole number of microseconds still admits exactly the limit.
+            assert await _burst([limiter], "seven", 20, 7) == 7
+    finally:
+        await redis.close()
 
 
 async def _burst(limiters: list[RateLimiter], tenant: str, calls: int, limit: int) -> int:
@@ -109,6 +166,25 @@ async def test_two_servers_sharing_redis_share_one_limit(
     assert {r.status_code for i, r in enumerate(answers) if i % 2 == 1} >= {200}
 
 
-@pytest.mark.parametrize("tier", ["free", "pro"])
-def test_tier_names(tier: str) -> None:
-    assert limit_for(tier) in (60, 300)
+async def test_an_unlimited_tenant_is_never_refused_nor_counted(
+    app: Application, http: httpx.AsyncClient
+) -> None:
+    credential = bearer(await user_token(app, "owner", tier="fleet"))
+    answers = await asyncio.gather(*(http.get("/auth/me", headers=credential) for _ in range(150)))
+    assert {r.status_code for r in answers} == {200}
+    assert not any("x-ratelimit-limit" in r.headers for r in answers)
+
+
+async def test_operator_tiers_set_the_limit_on_both_limiters(backend: dict[str, str], tmp_path: Path) -> None:
+    """A very large configured limit used to be a 500 on Redis (`invalid expire time in 'set'`)."""
+    tiers = "small=2,huge=1000000000000"
+    async with running(tmp_path, wait_for_mqtt=False, HXTP_TIERS=tiers, **backend) as server:
+        async with httpx.AsyncClient(base_url=base_url(server) + "/api/v1", timeout=10) as client:
+            small = bearer(await user_token(server, "owner"))  # stored tier "free": not configured -> first
+            codes = [(await client.get("/auth/me", headers=small)).status_code for _ in range(3)]
+            assert codes == [200, 200, 429]
+            huge = bearer(await user_token(server, "owner", tier="huge"))
+            answers = [await client.get("/auth/me", headers=huge) for _ in range(30)]
+    assert {r.status_code for r in answers} == {200}
+    assert answers[-1].headers["x-ratelimit-limit"] == str(10**12)
+    assert 10**12 - 30 <= int(answers[-1].headers["x-ratelimit-remaining"]) < 10**12  # drains between

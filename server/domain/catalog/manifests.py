@@ -26,7 +26,7 @@ from server.domain import fields
 from server.domain.catalog import capabilities as capability_catalog
 from server.domain.commands.ports import AuditTrail
 from server.domain.fleet.lookups import device_in_tenant
-from server.domain.memo import TtlMemo
+from server.domain.memo import MANIFEST, MemoHub, TtlMemo
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import DeviceManifest
@@ -174,11 +174,12 @@ def add_version(
 
 
 class Manifests:
-    def __init__(self, database: Database, audit: AuditTrail) -> None:
+    def __init__(self, database: Database, audit: AuditTrail, memos: MemoHub | None = None) -> None:
         self._db = database
         self._audit = audit
-        # Which version is current, re-read at most once a second per device (commands ask each call).
-        self._current: TtlMemo[tuple[str, str], dict[str, CompiledAction]] = TtlMemo()
+        # Which version is current (commands ask on each call); a new version forgets it everywhere.
+        self._memos = memos if memos is not None else MemoHub()
+        self._current: TtlMemo[tuple[str, str], dict[str, CompiledAction]] = self._memos.memo(MANIFEST)
         # device id -> (manifest version, compiled actions): one entry per device, replaced on a new version.
         self._compiled: dict[str, tuple[int, dict[str, CompiledAction]]] = {}
 
@@ -222,7 +223,7 @@ class Manifests:
                 await session.commit()
             except IntegrityError:
                 raise HxtpError(Code.CONFLICT, "The manifest changed concurrently; retry") from None
-        self._current.forget((tenant_id, device_id))
+        await self._memos.forget((MANIFEST, (tenant_id, device_id)))
         await self._audit.append(
             "MANIFEST_UPDATE",
             tenant_id=tenant_id,

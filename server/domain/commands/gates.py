@@ -18,7 +18,7 @@ from server.domain.commands.history import CommandLog, NewCommand, StatusChange
 from server.domain.commands.limits import DeviceCommandLimiter
 from server.domain.commands.ports import AuditTrail, Dispatcher, EventBus
 from server.domain.fleet.devices import Devices
-from server.domain.identity.quota import take_quota
+from server.domain.identity.quota import NO_QUOTA, Quota
 from server.errors import Code, HxtpError
 
 # Message types of the wire protocol itself: never commands a person may send.
@@ -97,7 +97,7 @@ class CommandGates:
 
     # ------------------------------------------------------------------ gates
 
-    async def _admit(self, request: CommandRequest) -> Admitted:
+    async def _admit(self, request: CommandRequest, quota: Quota) -> Admitted:
         device = await self._devices.get(request.tenant_id, request.device_id)  # 404 first
         if not request.action:
             raise HxtpError(Code.BAD_REQUEST, "action is required", field="action")
@@ -113,17 +113,20 @@ class CommandGates:
         if safety_class == "restricted":
             raise HxtpError(Code.RESTRICTED_ACTION, f"{request.action} is restricted to people on the device")
         params = _validated(compiled, request.params)
-        await take_quota()  # the tenant's request quota, at this step of the gate order
+        await quota.take()  # the tenant's request quota, at this step of the gate order
         await self._limiter.take(request.tenant_id, request.device_id, critical=safety_class == "critical")
         return Admitted(request, params, safety_class)
 
-    async def execute(self, request: CommandRequest, confirmable: bool = True) -> Dispatched | DryRunAnswer:
+    async def execute(
+        self, request: CommandRequest, confirmable: bool = True, quota: Quota = NO_QUOTA
+    ) -> Dispatched | DryRunAnswer:
         """One command through every gate; a dry run or an unconfirmed critical action gets a token.
 
-        Fan-outs pass confirmable=False: nobody could see a token there, so none is issued.
+        Fan-outs pass confirmable=False: nobody could see a token there, so none is issued. `quota`
+        is the call's untaken tenant quota (fan-out members: none, the fan-out call paid).
         """
         try:
-            admitted = await self._admit(request)
+            admitted = await self._admit(request, quota)
             if request.dry_run:
                 return await self._dry_run(admitted, "Dry run requested: nothing was sent")
             if self._policy.needs_confirmation(admitted.safety_class):
@@ -143,7 +146,9 @@ class CommandGates:
             raise
         return await self._dispatch(admitted)
 
-    async def confirm(self, tenant_id: str, user_id: str, device_id: str, token: str) -> Dispatched:
+    async def confirm(
+        self, tenant_id: str, user_id: str, device_id: str, token: str, quota: Quota = NO_QUOTA
+    ) -> Dispatched:
         """Dispatches exactly the command the token approved (the dry-run gate is not run again)."""
         try:
             await self._devices.get(tenant_id, device_id)
@@ -161,7 +166,7 @@ class CommandGates:
             )
             raise
         request = CommandRequest(tenant_id, user_id, device_id, pending.action, pending.params)
-        admitted = await self._admit(request)  # the device may have been revoked meanwhile
+        admitted = await self._admit(request, quota)  # the device may have been revoked meanwhile
         await self._audit.append(
             "command_confirmed",
             tenant_id=tenant_id,

@@ -23,7 +23,7 @@ from server.domain.fleet.lookups import count, device_in_tenant, home_in_tenant,
 from server.domain.fleet.presence import Presence
 from server.domain.fleet.protocols import DEFAULT_PROFILE, parse_profile, parse_public_key
 from server.domain.fleet.secrets import SecretBox, new_device_secret
-from server.domain.memo import TtlMemo
+from server.domain.memo import DEVICE, DEVICE_KEYS, MemoHub, TtlMemo
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import Device, DeviceKey
@@ -89,11 +89,14 @@ class Devices:
         api_base_url: str,
         grace: timedelta,
         audit: AuditTrail,
+        memos: MemoHub | None = None,
     ) -> None:
         self._db = database
         self._audit = audit
-        # Commands read the device two or three times per call; writes here forget it at once.
-        self._memo: TtlMemo[tuple[str, str], Device] = TtlMemo()
+        # Commands read the device two or three times per call; a revocation or rotation forgets it
+        # (and the outbound side's keys) on every replica before it answers.
+        self._memos = memos if memos is not None else MemoHub()
+        self._memo: TtlMemo[tuple[str, str], Device] = self._memos.memo(DEVICE)
         self._box = box
         self._presence = presence
         self._api_base_url = api_base_url
@@ -201,10 +204,17 @@ class Devices:
         return devices, total
 
     async def get(self, tenant_id: str, device_id: str) -> DeviceView:
-        # The row is memoised, the view is not: whether the device is live comes from presence now.
+        """For the command path and existence checks: the row is memoised (what those read changes
+        only through revocation and rotation, which forget it everywhere); the view is not: whether
+        the device is live comes from presence now."""
         return self._view(
             await self._memo.get((tenant_id, device_id), lambda: self._load(tenant_id, device_id))
         )
+
+    async def read(self, tenant_id: str, device_id: str) -> DeviceView:
+        """What the API shows: read now, since the device link moves last_seen, last_heartbeat,
+        firmware and protocol without forgetting memos (that would be a broadcast per heartbeat)."""
+        return self._view(await self._load(tenant_id, device_id))
 
     async def _load(self, tenant_id: str, device_id: str) -> Device:
         async with self._db.session() as session:
@@ -244,7 +254,7 @@ class Devices:
                 await session.commit()
             except IntegrityError:
                 raise HxtpError(Code.CONFLICT, "The device secret was rotated concurrently; retry") from None
-        self._memo.forget((tenant_id, device_id))
+        await self._memos.forget((DEVICE, (tenant_id, device_id)), (DEVICE_KEYS, device_id))
         await self._audit.append(
             "safety_key_rotation", tenant_id=tenant_id, device_id=device_id, details={"key_version": version}
         )
@@ -277,5 +287,5 @@ class Devices:
             device.updated_at = device.revoked_at
             session.add(device)
             await session.commit()
-        self._memo.forget((tenant_id, device_id))
+        await self._memos.forget((DEVICE, (tenant_id, device_id)), (DEVICE_KEYS, device_id))
         await self._audit.append("device_revoked", tenant_id=tenant_id, device_id=device_id)

@@ -11,10 +11,11 @@ from server.domain.identity.api_keys import ApiKeys
 from server.domain.identity.authentication import Authenticator
 from server.domain.identity.cli_handshake import CliHandshakes
 from server.domain.identity.idp import IdentityProvider, IdpConfig
-from server.domain.identity.rate_limits import InProcessRateLimiter, RateLimiter
+from server.domain.identity.rate_limits import DEFAULT_TIERS, InProcessRateLimiter, RateLimiter, Tiers
 from server.domain.identity.sessions import Sessions
 from server.domain.identity.tokens import TokenService
 from server.domain.identity.users import Identity
+from server.domain.memo import MemoHub
 from server.storage.database import Database
 
 
@@ -25,13 +26,20 @@ class IdentitySettings:
     idp_issuer: str = ""
     idp_audience: str = ""
     cookie_secure: bool = False
+    tiers: str = DEFAULT_TIERS
 
 
 class IdentityKit:
     def __init__(
-        self, database: Database, cache: Cache, tokens: TokenService, settings: IdentitySettings
+        self,
+        database: Database,
+        cache: Cache,
+        tokens: TokenService,
+        settings: IdentitySettings,
+        memos: MemoHub | None = None,
     ) -> None:
-        self.identity = Identity(database)
+        self.tiers = Tiers.parse(settings.tiers)
+        self.identity = Identity(database, self.tiers, memos)
         self.api_keys = ApiKeys(database)
         self.sessions = Sessions(cache, secure_cookies=settings.cookie_secure)
         self.handshakes = CliHandshakes(cache, tokens)

@@ -1,10 +1,17 @@
-"""Per-tenant rate limits by plan tier (free 60/min, pro 300/min), as a GCRA.
+"""Per-tenant rate limits by plan tier, as a GCRA.
 
-GCRA (the generic cell rate algorithm) keeps one number per tenant, the theoretical arrival time
-(TAT). Each request moves it one emission interval T = period/limit later; a request is refused when
-that would put the TAT more than one period ahead of now. That admits at most `limit` requests in any
-window of one period, lets a full quota through as a burst, refills smoothly, and is exact under
-concurrency as long as the read-modify-write is atomic: the in-process limiter runs it without an
+The tiers and their per-minute limits are the operator's (HXTP_TIERS, e.g. `free=60,pro=300,fleet=0`;
+0 means unlimited). The first tier listed is where a tenant whose stored tier is not configured
+(any more) lands, so removing a tier from the setting never leaves a tenant without a limit.
+
+GCRA (the generic cell rate algorithm) admits at most `limit` requests in any window of one period,
+lets a full quota through as a burst and refills smoothly. Each request adds one emission interval
+T = period/limit of "debt"; the debt drains at one second per second; a request that would take the
+debt above one period is refused. The state is (stamp, debt) rather than the textbook theoretical
+arrival time (TAT = stamp + debt): an absolute TAT in microseconds since 1970 is ~1.8e15, where a
+double's resolution (0.25 us) swallows the interval of a large limit (60 ms / 1e6 = 0.06 us), so the
+TAT stopped advancing and the expiry Redis was given rounded to 0. The debt is at most one period,
+where a double resolves far below any interval. The in-process limiter runs the step without an
 await; the Redis one (server/cache/gcra.py) runs the same arithmetic as one Lua script on Redis'
 clock, so every replica sees one counter per tenant.
 """
@@ -12,17 +19,61 @@ clock, so every replica sees one counter per tenant.
 from __future__ import annotations
 
 import math
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 PERIOD_SECONDS = 60.0
-TIERS: dict[str, int] = {"free": 60, "pro": 300}
-DEFAULT_TIER = "free"
+UNLIMITED = 0
+DEFAULT_TIERS = "free=60,pro=300,fleet=0"
+_TIER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # fits tenant.tier (32 characters)
 
 
-def limit_for(tier: str) -> int:
-    return TIERS.get(tier, TIERS[DEFAULT_TIER])
+@dataclass(frozen=True)
+class Tiers:
+    """The configured tiers: name -> requests per minute (0 = unlimited), in the operator's order."""
+
+    limits: Mapping[str, int]
+
+    @classmethod
+    def parse(cls, text: str) -> Tiers:
+        """`name=limit,...`; raises ValueError saying what is wrong (the server then refuses to start)."""
+        limits: dict[str, int] = {}
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            name, sep, value = (piece.strip() for piece in item.partition("="))
+            if not sep or not _TIER_NAME.match(name):
+                raise ValueError(f"HXTP_TIERS: {item!r} is not name=limit (name: a-z, 0-9, - or _)")
+            if name in limits:
+                raise ValueError(f"HXTP_TIERS: tier {name!r} is listed twice")
+            if not value.isdigit():
+                raise ValueError(
+                    f"HXTP_TIERS: the limit of {name!r} must be a whole number >= 0 (0 = unlimited)"
+                )
+            limits[name] = int(value)
+        if not limits:
+            raise ValueError("HXTP_TIERS: at least one tier is needed, e.g. free=60")
+        return cls(limits)
+
+    @property
+    def default(self) -> str:
+        return next(iter(self.limits))
+
+    def limit_for(self, tier: str) -> int:
+        return self.limits.get(tier, self.limits[self.default])
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{name} ({'unlimited' if limit == UNLIMITED else f'{limit}/min'})"
+            for name, limit in self.limits.items()
+        )
+
+
+STANDARD_TIERS = Tiers.parse(DEFAULT_TIERS)
+DEFAULT_TIER = STANDARD_TIERS.default
 
 
 @dataclass(frozen=True)
@@ -36,6 +87,8 @@ class Decision:
     retry_after_seconds: int
 
     def headers(self) -> dict[str, str]:
+        if self.limit == UNLIMITED:
+            return {}  # nothing to count down: no X-RateLimit-* headers rather than a misleading 0
         headers = {
             "x-ratelimit-limit": str(self.limit),
             "x-ratelimit-remaining": str(self.remaining),
@@ -46,18 +99,20 @@ class Decision:
         return headers
 
 
-def gcra(tat: float, now: float, limit: int, period: float = PERIOD_SECONDS) -> tuple[Decision, float]:
-    """One GCRA step: the decision and the new TAT (unchanged when refused). Times in seconds."""
+UNLIMITED_DECISION = Decision(True, UNLIMITED, 0, 0, 0)
+
+
+def gcra(debt: float, limit: int, period: float = PERIOD_SECONDS) -> tuple[Decision, float]:
+    """One GCRA step on the debt left now (>= 0): the decision and the new debt (unchanged when
+    refused). Any unit of time, as long as `debt` and `period` share it; seconds in the headers
+    assume seconds."""
     interval = period / limit
-    base = max(tat, now)
-    new_tat = base + interval
-    allow_at = new_tat - period
-    if now < allow_at:
-        wait = allow_at - now
-        decision = Decision(False, limit, 0, math.ceil(base - now), max(1, math.ceil(wait)))
-        return decision, tat
-    remaining = int((period - (new_tat - now)) / interval + 1e-9)
-    return Decision(True, limit, max(0, remaining), math.ceil(new_tat - now), 0), new_tat
+    new_debt = debt + interval
+    if new_debt > period:
+        wait = new_debt - period
+        return Decision(False, limit, 0, math.ceil(debt), max(1, math.ceil(wait))), debt
+    remaining = int((period - new_debt) / interval + 1e-9)
+    return Decision(True, limit, max(0, remaining), math.ceil(new_debt), 0), new_debt
 
 
 class RateLimiter(Protocol):
@@ -68,17 +123,20 @@ class InProcessRateLimiter:
     """The embedded default: one process, no await between read and write, so exact without locks."""
 
     def __init__(self) -> None:
-        self._tats: dict[str, float] = {}
+        self._state: dict[str, tuple[float, float]] = {}  # tenant -> (monotonic stamp, debt)
 
     async def hit(self, tenant_id: str, limit: int) -> Decision:
+        if limit == UNLIMITED:
+            return UNLIMITED_DECISION
         now = time.monotonic()
         self._sweep(now)
-        decision, tat = gcra(self._tats.get(tenant_id, now), now, limit)
-        self._tats[tenant_id] = tat
+        stamp, debt = self._state.get(tenant_id, (now, 0.0))
+        decision, debt = gcra(max(0.0, debt - (now - stamp)), limit)
+        self._state[tenant_id] = (now, debt)
         return decision
 
     def _sweep(self, now: float) -> None:
-        # A TAT in the past means a whole quota: forget it, so idle tenants do not pile up.
-        if len(self._tats) > 10_000:
-            for key in [k for k, tat in self._tats.items() if tat <= now]:
-                del self._tats[key]
+        # A debt paid off means a whole quota: forget it, so idle tenants do not pile up.
+        if len(self._state) > 10_000:
+            for key in [k for k, (stamp, debt) in self._state.items() if stamp + debt <= now]:
+                del self._state[key]

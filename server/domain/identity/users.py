@@ -16,8 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.domain import fields
 from server.domain.identity.principal import Principal, Role
-from server.domain.identity.rate_limits import DEFAULT_TIER, TIERS
-from server.domain.memo import TtlMemo
+from server.domain.identity.rate_limits import DEFAULT_TIER, STANDARD_TIERS, Tiers
+from server.domain.memo import USER, MemoHub, TtlMemo
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.models import Tenant, User
@@ -68,11 +68,15 @@ def tenant_name(name: str) -> str:
 
 
 class Identity:
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, tiers: Tiers = STANDARD_TIERS, memos: MemoHub | None = None
+    ) -> None:
         self._db = database
-        # Every authenticated call reads the user and tenant; a second-long memo spares the database
-        # (writes below forget it at once; other replicas' writes show within the TTL).
-        self._memo: TtlMemo[tuple[str, str | None], _UserFacts] = TtlMemo()
+        self._tiers = tiers
+        # Every authenticated call reads the user and tenant; a memo spares the database. Writes
+        # below (roles, tenants, tiers: rare) forget the whole memo on every replica.
+        self._memos = memos if memos is not None else MemoHub()
+        self._memo: TtlMemo[tuple[str, str | None], _UserFacts] = self._memos.memo(USER)
 
     # ---------------------------------------------------------------- per request
 
@@ -137,7 +141,7 @@ class Identity:
             user.tenant_id, user.role = tenant.id, Role.OWNER.label
             session.add(user)
             await session.commit()
-            self._memo.clear()
+            await self._memos.forget((USER, None))
             return tenant.id, user.id
 
     @staticmethod
@@ -148,8 +152,10 @@ class Identity:
         return slug
 
     async def set_tier(self, tenant: str, tier: str) -> Tenant:
-        if tier not in TIERS:
-            raise HxtpError(Code.BAD_REQUEST, f"tier must be one of {', '.join(sorted(TIERS))}")
+        if tier not in self._tiers.limits:
+            raise HxtpError(
+                Code.BAD_REQUEST, f"unknown tier {tier!r}: the configured tiers are {self._tiers.describe()}"
+            )
         async with self._db.session() as session:
             found = await session.get(Tenant, tenant)
             if found is None:
@@ -159,7 +165,7 @@ class Identity:
             found.tier = tier
             session.add(found)
             await session.commit()
-            self._memo.clear()
+            await self._memos.forget((USER, None))
             return found
 
     # ---------------------------------------------------------------- users (CLI, IdP)
@@ -187,7 +193,7 @@ class Identity:
                 user.tenant_id, user.role = tenant_row.id, wanted.label
             session.add(user)
             await session.commit()
-            self._memo.clear()
+            await self._memos.forget((USER, None))
             return self._principal(user, tenant_row.tier if tenant_row is not None else DEFAULT_TIER)
 
     async def principal_for_email(self, email: str) -> Principal:
@@ -214,13 +220,13 @@ class Identity:
                     user.external_subject = subject
                     session.add(user)
                     await session.commit()
-                    self._memo.clear()
+                    await self._memos.forget((USER, None))
             if user is None:
                 user = User(email=normalise_email(email) if email else f"{subject}@idp.invalid")
                 user.external_subject = subject
                 session.add(user)
                 await session.commit()
-                self._memo.clear()
+                await self._memos.forget((USER, None))
             tenant = await session.get(Tenant, user.tenant_id) if user.tenant_id else None
         return self._principal(user, tenant.tier if tenant is not None else DEFAULT_TIER)
 

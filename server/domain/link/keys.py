@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from server.domain.fleet.devices import key_status
 from server.domain.fleet.secrets import SecretBox
-from server.domain.memo import TtlMemo
+from server.domain.memo import DEVICE_KEYS, MemoHub, TtlMemo
 from server.storage.database import Database
 from server.storage.fleet_tables import Device, DeviceKey
 from server.storage.types import utc_now
@@ -89,18 +89,18 @@ class DeviceKeys:
 
 
 class RecentDeviceKeys:
-    """DeviceKeys for the command path, remembered for a second per device.
+    """DeviceKeys for the command path, remembered per device.
 
-    Every command reads the device's profile and secrets; re-reading (and re-opening the sealed
-    secrets) at most once a second is what keeps that off the database. A rotation or revocation
-    shows here within the second: a revoked device is refused earlier by the command gates, and a
-    rotated-out secret still verifies during the grace period.
+    Every command reads the device's profile and secrets; not re-reading (and re-opening the sealed
+    secrets) each time is what keeps that off the database. A rotation or revocation forgets both
+    on every replica before it answers (server/domain/memo.py).
     """
 
-    def __init__(self, keys: DeviceKeys) -> None:
+    def __init__(self, keys: DeviceKeys, memos: MemoHub | None = None) -> None:
         self._keys = keys
+        hub = memos if memos is not None else MemoHub()
         # Profile and secrets together: one read of the device per refresh, not one for each.
-        self._facts: TtlMemo[str, tuple[DeviceProfile | None, list[bytes]]] = TtlMemo()
+        self._facts: TtlMemo[str, tuple[DeviceProfile | None, list[bytes]]] = hub.memo(DEVICE_KEYS)
 
     async def _read(self, device_id: str) -> tuple[DeviceProfile | None, list[bytes]]:
         return await self._facts.get(device_id, lambda: self._keys.profile_and_secrets(device_id))

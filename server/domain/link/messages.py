@@ -30,6 +30,7 @@ from server.cache.base import Cache
 from server.domain.fleet.presence import Presence
 from server.domain.link.ports import CommandOutcomes
 from server.domain.link.variants import LinkVariants
+from server.domain.memo import DEVICE_KEYS, MemoHub
 from server.storage.database import Database
 from server.storage.fleet_tables import Device
 from server.storage.types import utc_now
@@ -78,8 +79,10 @@ class DeviceMessages:
         telemetry_ttl: float = 86400.0,
         touch_interval: float = 30.0,
         variants: LinkVariants | None = None,
+        memos: MemoHub | None = None,
     ) -> None:
         self._db = database
+        self._memos = memos if memos is not None else MemoHub()
         self._cache = cache
         self._presence = presence
         self._outcomes = outcomes
@@ -202,10 +205,13 @@ class DeviceMessages:
             device.last_seen = now
             if firmware is not None:
                 device.firmware = firmware
-            if protocol is not None and protocol != device.protocol:
+            protocol_changed = protocol is not None and protocol != device.protocol
+            if protocol is not None and protocol_changed:
                 device.protocol = protocol
             if last_heartbeat is not None:
                 device.last_heartbeat = last_heartbeat
             session.add(device)
             await session.commit()
         self._touched[device_id] = time.monotonic()
+        if protocol_changed:  # the outbound side signs by the device's protocol: rare, so told at once
+            await self._memos.forget((DEVICE_KEYS, device_id))
