@@ -56,7 +56,6 @@ from server.domain.link.bootstrap import Bootstrap, BootstrapAnswer
 from server.domain.link.broker_access import BrokerAccess
 from server.domain.link.keys import DeviceKeys, RecentDeviceKeys
 from server.domain.link.messages import DeviceMessages
-from server.domain.link.outcomes import CachedOutcomes
 from server.domain.link.replay import ReplayGuard
 from server.domain.link.sequence import OutboundSequence
 from server.domain.resources import FoundBy
@@ -66,7 +65,7 @@ from server.rpc.broker_auth import BrokerAuthServicer
 from server.rpc.chain import Chain
 from server.rpc.cognition import CognitionServicer
 from server.rpc.command import CommandServicer
-from server.rpc.device import DeviceServicer
+from server.rpc.device import DeviceServicer, LinkFacts
 from server.rpc.firmware import FirmwareServicer
 from server.rpc.group import GroupServicer
 from server.rpc.grpc_health import GrpcHealthServicer
@@ -164,7 +163,14 @@ class Application:
                 "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity),
                 "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
                 "hxtp.cloud.v1.DeviceService": DeviceServicer(
-                    self.devices, self.bootstrap, self.device_messages
+                    self.devices,
+                    self.bootstrap,
+                    self.device_messages,
+                    LinkFacts(
+                        self.link_signer.public_key_hex,
+                        settings.telemetry_keep,
+                        int(settings.telemetry_retention_seconds),
+                    ),
                 ),
                 "hxtp.cloud.v1.BrokerAuthService": BrokerAuthServicer(self.broker_access),
                 "hxtp.cloud.v1.GroupService": GroupServicer(self.groups),
@@ -194,12 +200,13 @@ class Application:
 
     def _init_device_link(self, settings: Settings) -> None:
         """The device link's domain objects; its MQTT objects are made in start(), with the broker."""
-        self.command_outcomes = CommandAcks(self.command_log, self.events, CachedOutcomes(self.cache))
+        self.command_outcomes = CommandAcks(self.command_log, self.events, self.cache)
         self.device_messages = DeviceMessages(
             self.database,
             self.cache,
             self.presence,
-            self.command_outcomes,
+            self.events,
+            self.command_outcomes.record_ack,
             telemetry_keep=settings.telemetry_keep,
             telemetry_ttl=settings.telemetry_retention_seconds,
         )
@@ -212,10 +219,13 @@ class Application:
         self.link_signer = LinkSigner(
             load_or_create_secret(settings.link_signing_key, settings.data_dir / "link_signing_key")
         )
+        self.link_signer.publish(settings.data_dir / "link_signing_key.pub")
         self.bootstrap = Bootstrap(
             self.device_keys,
             self.cache,
-            BootstrapAnswer(settings.device_mqtt_endpoint, settings.heartbeat_interval),
+            BootstrapAnswer(
+                settings.device_mqtt_endpoint, settings.heartbeat_interval, self.link_signer.public_key_hex
+            ),
             max_age_s=settings.message_max_age_seconds,
             max_future_s=settings.message_max_future_seconds,
         )

@@ -25,6 +25,7 @@ from prometheus_client import Counter
 import ext
 from ext import HxtpRejection, Reason
 from server.devicelink import profiles
+from server.domain.link.channels import DEVICE_CHANNELS
 from server.domain.link.messages import DeviceMessage
 from server.domain.link.ports import LinkDevice, LinkDirectory
 from server.domain.link.replay import ReplayGuard
@@ -39,9 +40,6 @@ UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
 DEVICE_REVOKED = "DEVICE_REVOKED"
 TOPIC_MISMATCH = "TOPIC_MISMATCH"
 
-# Channels devices publish on; the server's own cmd/ota publications come back through the wildcard
-# subscription and are not device traffic.
-DEVICE_CHANNELS = frozenset({"hello", "state", "telemetry", "cmd_ack", "heartbeat"})
 _DIRECTORY_TTL_S = 2.0  # how long a device's profile and keys are reused (revocation shows within this)
 _DIRECTORY_MAX = 10_000
 
@@ -57,6 +55,7 @@ class Limits:
 class _Entry:
     device: LinkDevice | None
     keys: tuple[ext.HmacKey, ...]
+    secrets: tuple[bytes, ...]
     until: float
 
 
@@ -106,7 +105,7 @@ class InboundPipeline:
             if len(self._entries) >= _DIRECTORY_MAX:
                 self._entries.clear()
             keys = tuple(ext.HmacKey(secret) for secret in secrets)
-            entry = self._entries[device_id] = _Entry(device, keys, now + _DIRECTORY_TTL_S)
+            entry = self._entries[device_id] = _Entry(device, keys, tuple(secrets), now + _DIRECTORY_TTL_S)
         return entry
 
     async def _verify(self, route: tuple[str, str, str], payload: bytes) -> DeviceMessage:
@@ -160,7 +159,9 @@ class InboundPipeline:
         if not sdk_hello:
             await self._check_sequence(topic_device, client_id, sequence)
         # 6. signature
-        variant = _verify_signature(variants, envelope, raw_params, entry, device)
+        variant, key_index = _verify_signature(variants, envelope, raw_params, entry, device)
+        if key_index > 0:
+            await self._adopt(topic_device, entry.secrets[key_index])
         if not sdk_hello:
             await self._record_sequence(topic_device, client_id, sequence)
         # 7. the envelope is trusted now; its ids must be the topic's
@@ -174,6 +175,13 @@ class InboundPipeline:
             timestamp_ms=timestamp,
             variant=variant,
         )
+
+    async def _adopt(self, device_id: str, secret: bytes) -> None:
+        """Verified under a secret other than the one commands are signed with: a rotated-in secret
+        the device holds now (the server then signs with it) or one in its grace period."""
+        if await self._directory.adopt(device_id, secret):
+            self._entries.pop(device_id, None)
+            log.info("device %s now holds its rotated-in secret; commands are signed with it", device_id)
 
     async def _check_sequence(self, device_id: str, client_id: str, sequence: object) -> None:
         """Before the signature: this replica's window, seeded from the shared one the first time
@@ -222,8 +230,9 @@ def _verify_signature(
     raw_params: bytes | None,
     entry: _Entry,
     device: LinkDevice,
-) -> str:
-    """The variant whose signature verified; the last variant's rejection otherwise."""
+) -> tuple[str, int]:
+    """(the variant whose signature verified, the index of the key that did: 0 for Ed25519); the last
+    variant's rejection otherwise."""
     signature = envelope.get("signature")
     failure: HxtpRejection | None = None
     for variant in variants:
@@ -231,12 +240,13 @@ def _verify_signature(
             text = ext.signing_string(variant, envelope, raw_params)
             if variant == ext.VARIANT_PY_ED25519:
                 profiles.verify_ed25519(text, signature, device.public_key)
+                index = 0
             else:
-                ext.verify_hmac(text, signature, entry.keys)
+                index = ext.verify_hmac(text, signature, entry.keys)
         except HxtpRejection as rejection:
             failure = rejection
             continue
-        return variant
+        return variant, index
     assert failure is not None  # variants is never empty
     raise failure
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.domain.link.messages import events_channel
+from server.domain.events import events_channel
 from tests.devicelink.conftest import Link, _ready, accepted, eventually
 from tests.integration.harness import base_url, running
 
@@ -41,7 +41,7 @@ async def test_telemetry_is_bounded_and_published_and_presence_expires(link: Lin
             )
         await eventually(lambda: accepted("telemetry") >= before + 3)
         kept = await app.device_messages.telemetry(device.device_id)
-        assert [entry["data"]["temperature"] for entry in kept] == [22.5, 22.6]
+        assert [entry["data"]["temperature"] for entry in kept] == [22.6, 22.5]  # newest first
         event = json.loads(await asyncio.wait_for(first, 5))
         assert event["type"] == "telemetry" and event["data"]["temperature"] == 22.4
 

@@ -9,7 +9,7 @@ import contextlib
 import json
 
 import ext
-from server.domain.link.messages import events_channel
+from server.domain.events import events_channel
 from tests.devicelink.conftest import Link, accepted, eventually
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from server.domain.events import EventBus
+
+__all__ = ["AuditTrail", "Dispatcher", "EventBus"]  # EventBus: the one class, named here for the gates
+
 
 class Dispatcher(Protocol):
     async def dispatch(
@@ -33,11 +37,3 @@ class AuditTrail(Protocol):
         result: str = "SUCCESS",
         details: dict[str, Any] | None = None,
     ) -> Any: ...
-
-
-class EventBus(Protocol):
-    async def publish_command_status(
-        self, tenant_id: str, device_id: str, command_id: str, status: str, error: str | None = None
-    ) -> bool:
-        """Announce a command's new status to the tenant's live clients; False when it could not."""
-        ...

@@ -5,8 +5,8 @@ server.rpc.broker_auth). Rules (wire protocol §2):
 
 - a device connects with username = its device id, password = its secret as 64 hex characters (the
   current secret, or a previous one still in its rotation grace period); unknown or revoked: refused;
-- a device may publish only to its own `hello`, `state`, `telemetry`, `cmd_ack`, `heartbeat` topics and
-  subscribe (and be delivered) only its own `cmd` and `ota`, under its tenant or the empty tenant of a
+- a device may publish only to its own device channels and subscribe (and be delivered) only its own
+  server channels (server.domain.link.channels), under its tenant or the empty tenant of a
   SoftAP-provisioned device (§9.1);
 - the server's own account (settings) may do anything; it is the only superuser. With no password
   configured it is refused.
@@ -17,10 +17,8 @@ from __future__ import annotations
 import hmac
 
 import ext
+from server.domain.link.channels import DEVICE_CHANNELS, SERVER_CHANNELS
 from server.domain.link.ports import LinkDirectory
-
-PUBLISH_CHANNELS = frozenset({"hello", "state", "telemetry", "cmd_ack", "heartbeat"})
-SUBSCRIBE_CHANNELS = frozenset({"cmd", "ota"})
 
 PUBLISH = "publish"
 SUBSCRIBE = "subscribe"  # also "read": delivery of a message on a topic the client subscribed to
@@ -61,7 +59,7 @@ class BrokerAccess:
         tenant_id, device_id, channel = route
         if device_id != username:
             return False
-        allowed = {PUBLISH: PUBLISH_CHANNELS, SUBSCRIBE: SUBSCRIBE_CHANNELS}.get(action, frozenset())
+        allowed = {PUBLISH: DEVICE_CHANNELS, SUBSCRIBE: SERVER_CHANNELS}.get(action, frozenset())
         if channel not in allowed:
             return False
         device = await self._directory.profile(username)
