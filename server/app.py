@@ -31,6 +31,7 @@ from server.devicelink.dispatch import LinkDispatcher
 from server.devicelink.inbound import InboundPipeline, Limits
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
+from server.devicelink.sdk_events import SdkEvents
 from server.domain.audit.log import AuditLog
 from server.domain.catalog.manifests import Manifests
 from server.domain.cognition.proposals import Cognition
@@ -192,7 +193,8 @@ class Application:
             },
             Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter),
         )
-        self.gateway = Gateway(self._transport())
+        sdk_events = SdkEvents(self.link_signer, client_id=str(uuid.uuid4()))
+        self.gateway = Gateway(self._transport(), sdk_envelope=sdk_events.envelope)
         self.ports = Ports(http=0, grpc=0)
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server: uvicorn.Server | None = None
