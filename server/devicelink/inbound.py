@@ -25,6 +25,7 @@ from prometheus_client import Counter
 import ext
 from ext import HxtpRejection, Reason
 from server.devicelink import profiles
+from server.devicelink.salvage import unparseable_ack
 from server.domain.link.channels import DEVICE_CHANNELS
 from server.domain.link.messages import DeviceMessage
 from server.domain.link.ports import LinkDevice, LinkDirectory
@@ -117,8 +118,7 @@ class InboundPipeline:
         if device.revoked:
             raise HxtpRejection(DEVICE_REVOKED, "device revoked")
         framed, body = _unframe(payload)
-        raw_params = ext.extract_raw_params(body)  # strict JSON walk; rejects what json.loads would bend
-        envelope = _parse(body)
+        envelope, raw_params, params = _read(framed, body)
         message_type = envelope.get("message_type")
         expected_frame = ext.FRAME_TYPES.get(message_type) if isinstance(message_type, str) else None
         if framed is not None and framed != expected_frame:
@@ -143,9 +143,6 @@ class InboundPipeline:
             raise HxtpRejection(Reason.NONCE_REUSED, "Nonce already seen by another replica (replay)")
         # 4. payload hash over the raw params text (SDK peers may hash their canonical form)
         variants = profiles.inbound_variants(framed is not None, version, envelope.get("signature"))
-        params = envelope.get("params", {})
-        if not isinstance(params, dict):
-            raise HxtpRejection(Reason.FIELD_INVALID, "params must be an object")
         profiles.check_inbound_payload_hash(variants, envelope.get("payload_hash"), raw_params, params)
         # 5. sequence, per (device, client)
         client_id = envelope.get("client_id")
@@ -212,6 +209,24 @@ def _unframe(payload: bytes) -> tuple[int | None, bytes]:
         return None, payload
     frame_type, body = ext.decode_frame(payload)
     return frame_type, body
+
+
+def _read(framed: int | None, body: bytes) -> tuple[dict[str, Any], bytes | None, dict[str, Any]]:
+    """(envelope, raw params text, params). A firmware ack whose unescaped error text broke its JSON
+    is read field by field (server.devicelink.salvage), then verified like any other message."""
+    try:
+        raw_params = ext.extract_raw_params(body)  # strict JSON walk; rejects what json.loads would bend
+        envelope = _parse(body)
+    except HxtpRejection as rejection:
+        salvaged = unparseable_ack(framed, body) if rejection.reason == Reason.JSON_INVALID else None
+        if salvaged is None:
+            raise
+        log.info("reading an ack whose JSON does not parse (unescaped error text); verifying it")
+        return salvaged
+    params = envelope.get("params", {})
+    if not isinstance(params, dict):
+        raise HxtpRejection(Reason.FIELD_INVALID, "params must be an object")
+    return envelope, raw_params, params
 
 
 def _parse(body: bytes) -> dict[str, Any]:
