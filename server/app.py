@@ -105,9 +105,13 @@ class Application:
         self.settings = settings
         self.database = Database(settings.database_url)
         self.cache: Cache = create_cache(settings.redis_url)
-        self.broker = None if settings.mqtt_url else EmbeddedBroker(settings.embedded_mqtt_port)
-        self.mqtt: MqttConnection | None = None  # created at start, once the broker's address is known
         self.presence = Presence(settings.presence_window_seconds)
+        self.broker = (
+            None
+            if settings.mqtt_url
+            else EmbeddedBroker(settings.embedded_mqtt_port, connections=self.presence)
+        )
+        self.mqtt: MqttConnection | None = None  # created at start, once the broker's address is known
         jwt_secret = load_or_create_secret(settings.jwt_secret, settings.data_dir / "jwt_secret")
         self.tokens = TokenService(jwt_secret)
         self.identity = IdentityKit(
@@ -232,7 +236,10 @@ class Application:
             max_future_s=settings.message_max_future_seconds,
         )
         self.broker_access = BrokerAccess(
-            self.device_keys, settings.broker_server_username, settings.broker_server_password
+            self.device_keys,
+            settings.broker_server_username,
+            settings.broker_server_password,
+            on_device_connect=self.presence.seen,
         )
         self.bridge: DeviceBridge | None = None
         self.outbound: OutboundLink | None = None  # the command engine's way to a device
@@ -295,6 +302,7 @@ class Application:
             self.device_messages,
             shared_group=self.settings.mqtt_shared_group,
             embedded_broker=self.broker is not None,
+            connections=self.presence,
         )
         self.outbound = OutboundLink(
             RecentDeviceKeys(self.device_keys),

@@ -30,9 +30,12 @@ from typing import Any
 from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
 from amqtt.broker import Broker
 
+from server.devicelink.broker_events import ConnectionEvents, Connections
+
 log = logging.getLogger(__name__)
 
 _LISTENER = "default"  # amqtt requires a listener of this name
+_CONNECTION_EVENTS = f"{ConnectionEvents.__module__}.{ConnectionEvents.__qualname__}"
 _CLIENT_DRAIN_TIMEOUT_S = 2.0
 _SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -60,7 +63,7 @@ class EmbeddedBroker:
     valid and clients can reconnect to it.
     """
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1", connections: Connections | None = None) -> None:
         if not _is_loopback_address(host):
             # Anonymous clients are allowed, which is only safe when nobody off this machine can connect.
             raise ValueError(f"the embedded broker binds a loopback IP address only, not {host!r}")
@@ -68,6 +71,10 @@ class EmbeddedBroker:
             raise ValueError(f"invalid port {port}")
         self._host = host
         self._port = port
+        self._config: dict[str, Any] = dict(_BROKER_CONFIG)
+        if connections is not None:  # presence follows the broker's own view of each connection
+            plugins = {**_BROKER_CONFIG["plugins"], _CONNECTION_EVENTS: {"listener": connections}}
+            self._config["plugins"] = plugins
         self._broker: Broker | None = None
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
@@ -94,7 +101,7 @@ class EmbeddedBroker:
         if self._server is not None:
             return
         # A fresh Broker per start: amqtt's broker keeps state (plugins, tasks) from a previous run.
-        broker = Broker(_BROKER_CONFIG)
+        broker = Broker(self._config)
         await broker.start()
         try:
             server = await asyncio.start_server(

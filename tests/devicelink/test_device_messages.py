@@ -1,5 +1,5 @@
-"""What accepted device messages do beyond commands: bounded telemetry with its events, heartbeat,
-presence (a device without valid traffic for the configured window is shown offline)."""
+"""What accepted device messages do beyond commands: bounded telemetry with its events, heartbeat;
+the bridge after a broker restart. Presence: test_presence.py."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def link(tmp_path: Path) -> AsyncIterator[Link]:
             yield await _ready(Link(app, http, app.broker.url))
 
 
-async def test_telemetry_is_bounded_and_published_and_presence_expires(link: Link) -> None:
+async def test_telemetry_is_bounded_and_published(link: Link) -> None:
     app = link.app
     device = await link.device()
     peer = await link.peer(device)
@@ -47,9 +47,6 @@ async def test_telemetry_is_bounded_and_published_and_presence_expires(link: Lin
 
         shown = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
         assert shown.json()["active"] is True and shown.json()["last_seen"] is not None
-        await asyncio.sleep(0.6)  # no valid traffic for longer than the presence window
-        shown = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
-        assert shown.json()["active"] is False and shown.json()["status"] == "offline"
     finally:
         await events.aclose()
         await peer.close()

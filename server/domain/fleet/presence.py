@@ -1,23 +1,56 @@
-"""Which devices are live: a device counts as active while it has sent valid traffic recently.
+"""Which devices are live: the broker's view of the connection where the broker tells it, valid
+traffic otherwise.
 
-The public firmware sends no heartbeats, so any verified inbound message (or MQTT activity the
-device link attributes to the device) counts as a sign of life.
+The public firmware's heartbeats never reach the wire (wire protocol §9.6) and a device may report
+only on change, so traffic alone makes idle devices flap offline. Where the broker reports
+connections (the embedded broker's connect and disconnect, EMQX's client event topics) a device is
+online exactly while it is connected. The broker auth endpoints' connect calls, and any verified
+message, count as a sign of life within the presence window, for brokers that tell nothing more
+(Mosquitto with go-auth).
+
+A device's MQTT identity: its username (the firmware sends its device id when it has credentials),
+else its client id, `hxtp-{device_id}` on the firmware (§2.1).
 """
 
 from __future__ import annotations
 
 import time
 
+FIRMWARE_CLIENT_PREFIX = "hxtp-"
+
+
+def device_of(client_id: str, username: str | None) -> str:
+    """The device id an MQTT connection stands for (it may name no device at all)."""
+    if username:
+        return username
+    return client_id.removeprefix(FIRMWARE_CLIENT_PREFIX)
+
 
 class Presence:
     def __init__(self, window_seconds: float = 90.0) -> None:
         self._window = window_seconds
         self._last_seen: dict[str, float] = {}
+        # Open connections the broker reports per device: a reconnect may be reported before the end
+        # of the connection it replaces.
+        self._connected: dict[str, int] = {}
 
     def seen(self, device_id: str, at: float | None = None) -> None:
         self._last_seen[device_id] = time.monotonic() if at is None else at
 
+    def connected(self, device_id: str) -> None:
+        self._connected[device_id] = self._connected.get(device_id, 0) + 1
+
+    def disconnected(self, device_id: str) -> None:
+        """The broker saw a connection end: with none left, offline now, whatever its last traffic."""
+        left = self._connected.pop(device_id, 0) - 1
+        if left > 0:
+            self._connected[device_id] = left
+        else:
+            self._last_seen.pop(device_id, None)
+
     def is_active(self, device_id: str) -> bool:
+        if device_id in self._connected:
+            return True
         last = self._last_seen.get(device_id)
         return last is not None and time.monotonic() - last <= self._window
 
@@ -26,4 +59,4 @@ class Presence:
         stale = [d for d, t in self._last_seen.items() if t < cutoff]
         for device_id in stale:  # forget the long gone so the map stays bounded by live devices
             del self._last_seen[device_id]
-        return len(self._last_seen)
+        return len(self._connected.keys() | self._last_seen.keys())

@@ -8,6 +8,7 @@ server.rpc.broker_auth). Rules (wire protocol §2):
 - a device may publish only to its own device channels and subscribe (and be delivered) only its own
   server channels (server.domain.link.channels), under its tenant or the empty tenant of a
   SoftAP-provisioned device (§9.1);
+- a device the broker authenticates counts as live (presence) within the presence window;
 - the server's own account (settings) may do anything; it is the only superuser. With no password
   configured it is refused.
 """
@@ -15,6 +16,7 @@ server.rpc.broker_auth). Rules (wire protocol §2):
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 import ext
 from server.domain.link.channels import DEVICE_CHANNELS, SERVER_CHANNELS
@@ -25,8 +27,15 @@ SUBSCRIBE = "subscribe"  # also "read": delivery of a message on a topic the cli
 
 
 class BrokerAccess:
-    def __init__(self, directory: LinkDirectory, server_username: str, server_password: str) -> None:
+    def __init__(
+        self,
+        directory: LinkDirectory,
+        server_username: str,
+        server_password: str,
+        on_device_connect: Callable[[str], None] | None = None,
+    ) -> None:
         self._directory = directory
+        self._on_device_connect = on_device_connect  # a broker connecting a device is a sign of life
         self._server_username = server_username
         self._server_password = server_password
 
@@ -48,6 +57,8 @@ class BrokerAccess:
         for secret in await self._directory.active_and_previous(username):
             # Every secret compared, in constant time, so timing tells nothing about which matched.
             matched |= hmac.compare_digest(offered, secret.hex().encode())
+        if matched and self._on_device_connect is not None:
+            self._on_device_connect(username)
         return matched
 
     async def authorize(self, username: str, topic: str, action: str) -> bool:
