@@ -27,10 +27,16 @@ import ipaddress
 import logging
 from typing import Any
 
-from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
+from amqtt.adapters import StreamWriterAdapter
 from amqtt.broker import Broker
 
 from server.devicelink.broker_events import ConnectionEvents, Connections
+from server.devicelink.mqtt_version import (
+    CONNACK_UNACCEPTABLE_VERSION,
+    MQTT_5,
+    ReplayedReader,
+    read_connect_head,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +149,17 @@ class EmbeddedBroker:
             return
         self._clients[task] = writer
         try:
+            head, level = await read_connect_head(reader)
+            if level == MQTT_5:
+                log.info("embedded MQTT broker speaks 3.1.1 only: an MQTT 5 connect got CONNACK 0x01")
+                writer.write(CONNACK_UNACCEPTABLE_VERSION)
+                await writer.drain()
+                return
             await broker.external_connected(
-                StreamReaderAdapter(reader), StreamWriterAdapter(writer), _LISTENER
+                ReplayedReader(reader, head), StreamWriterAdapter(writer), _LISTENER
             )
+        except asyncio.IncompleteReadError:
+            pass  # closed before its CONNECT arrived
         except Exception:
             # One misbehaving client must not take the listener down; its connection just ends.
             log.warning("embedded MQTT broker: client connection failed", exc_info=True)

@@ -38,10 +38,14 @@ class ConnectionEvents(BasePlugin[BaseContext]):
         listener: Any = None  # a Connections
 
     async def on_broker_client_connected(self, *, client_id: str, client_session: Any) -> None:
-        self._listener().connected(device_of(client_id, getattr(client_session, "username", None)))
+        device_id = device_of(client_id, getattr(client_session, "username", None))
+        if device_id is not None:
+            self._listener().connected(device_id)
 
     async def on_broker_client_disconnected(self, *, client_id: str, client_session: Any) -> None:
-        self._listener().disconnected(device_of(client_id, getattr(client_session, "username", None)))
+        device_id = device_of(client_id, getattr(client_session, "username", None))
+        if device_id is not None:
+            self._listener().disconnected(device_id)
 
     def _listener(self) -> Connections:
         listener: Connections = self.config.listener
@@ -65,6 +69,8 @@ def apply_emqx_client_event(connections: Connections, topic: str, payload: bytes
         log.info("unreadable broker client event on %r", topic)
         return
     device_id = device_of(client_id, username if isinstance(username, str) else None)
+    if device_id is None:
+        return
     if event == "connected":
         connections.connected(device_id)
     else:

@@ -14,16 +14,18 @@ else its client id, `hxtp-{device_id}` on the firmware (§2.1).
 
 from __future__ import annotations
 
+import re
 import time
 
 FIRMWARE_CLIENT_PREFIX = "hxtp-"
+_DEVICE_ID = re.compile(r"[0-9a-f]{32}")  # how registration writes device ids (server.domain.fleet.devices)
 
 
-def device_of(client_id: str, username: str | None) -> str:
-    """The device id an MQTT connection stands for (it may name no device at all)."""
-    if username:
-        return username
-    return client_id.removeprefix(FIRMWARE_CLIENT_PREFIX)
+def device_of(client_id: str, username: str | None) -> str | None:
+    """The device id an MQTT connection stands for; None for a client that is no device (the
+    server's own connection, an SDK watcher with its own client id)."""
+    candidate = username or client_id.removeprefix(FIRMWARE_CLIENT_PREFIX)
+    return candidate if _DEVICE_ID.fullmatch(candidate) else None
 
 
 class Presence:
