@@ -9,6 +9,8 @@ Every check is one call into `ext`; nothing here re-implements signing. A reject
 reason in `hxtp_device_messages_rejected_total` and logged with the topic and reason only (never a
 key, signature or payload). The sequence is recorded only after the signature verified, so a forged
 message cannot push a device's window forward; the nonce is burnt before, as the firmware does.
+With a replay guard (every server: shared across replicas on Redis) the sequence window is the
+shared sliding window of server.domain.link.replay, so valid messages are accepted in any order.
 """
 
 from __future__ import annotations
@@ -181,25 +183,25 @@ class InboundPipeline:
             log.info("device %s now holds its rotated-in secret; commands are signed with it", device_id)
 
     async def _check_sequence(self, device_id: str, client_id: str, sequence: object) -> None:
-        """Before the signature: this replica's window, seeded from the shared one the first time
-        this replica sees the sender (a local cache in front; the shared compare-and-set in
-        `_record_sequence` is what holds across replicas)."""
-        guard = self._replay_guard
-        if guard is not None and self._sequences.last(device_id, client_id) is None:
-            shared = await guard.last_sequence(device_id, client_id)
-            if shared is not None:
-                self._sequences.record(device_id, client_id, shared)
-        self._sequences.check(device_id, client_id, sequence)
+        """Before the signature: the number's form; this process's own strictly increasing window
+        only when nothing is shared (with a replay guard the shared window decides, after the
+        signature)."""
+        number = ext.wire_int(sequence, "sequence_number")
+        if number < 0:
+            raise HxtpRejection(Reason.FIELD_INVALID, "sequence_number must not be negative")
+        if self._replay_guard is None:
+            self._sequences.check(device_id, client_id, number)
 
     async def _record_sequence(self, device_id: str, client_id: str, sequence: object) -> None:
-        """After the signature verified: advance this replica's window (no await between the check
-        and this, so a duplicate inside one process is refused by the check), then the shared one
-        atomically; losing that race means another replica accepted this number already."""
+        """After the signature verified: mark the number (no await between the check and this when
+        nothing is shared, so a duplicate inside one process is refused by the check); with a replay
+        guard, the shared window's atomic mark: losing it means the number was accepted already."""
         number = ext.wire_int(sequence, "sequence_number")
-        self._sequences.record(device_id, client_id, number)
         guard = self._replay_guard
-        if guard is not None and not await guard.advance_sequence(device_id, client_id, number):
-            raise HxtpRejection(Reason.SEQUENCE_VIOLATION, f"Sequence {number} already accepted elsewhere")
+        if guard is None:
+            self._sequences.record(device_id, client_id, number)
+        elif not await guard.accept_sequence(device_id, client_id, number):
+            raise HxtpRejection(Reason.SEQUENCE_VIOLATION, f"Sequence {number} replayed or too old")
 
 
 def _unframe(payload: bytes) -> tuple[int | None, bytes]:
