@@ -8,6 +8,7 @@ server.rpc.broker_auth). Rules (wire protocol §2):
 - a device may publish only to its own device channels and subscribe (and be delivered) only its own
   server channels (server.domain.link.channels), under its tenant or the empty tenant of a
   SoftAP-provisioned device (§9.1);
+- a device that connects with a rotated-in secret holds it now (it becomes the signing key);
 - a device the broker authenticates counts as live (presence) within the presence window;
 - the server's own account (settings) may do anything; it is the only superuser. With no password
   configured it is refused.
@@ -53,13 +54,18 @@ class BrokerAccess:
         if device is None or device.revoked:
             return False
         offered = password.strip().lower().encode()
-        matched = False
+        matched: bytes | None = None
         for secret in await self._directory.active_and_previous(username):
             # Every secret compared, in constant time, so timing tells nothing about which matched.
-            matched |= hmac.compare_digest(offered, secret.hex().encode())
-        if matched and self._on_device_connect is not None:
+            if hmac.compare_digest(offered, secret.hex().encode()):
+                matched = secret
+        if matched is None:
+            return False
+        # The device connects with a rotated-in secret: it holds it now (a no-op for its current one).
+        await self._directory.adopt(username, matched)
+        if self._on_device_connect is not None:
             self._on_device_connect(username)
-        return matched
+        return True
 
     async def authorize(self, username: str, topic: str, action: str) -> bool:
         if self.is_server(username):
