@@ -26,6 +26,7 @@ from websockets.asyncio.client import connect
 
 from server.domain.identity.principal import Principal, Role
 from server.domain.identity.tokens import TokenService
+from tests.devicelink.conftest import eventually
 from tests.devicelink.firmware import FirmwareDevice, MqttPeer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,7 @@ async def _replica(name: str, tmp_path: Path, env: dict[str, str]) -> AsyncItera
         stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None
+    drain: asyncio.Task[bytes] | None = None
     try:
         async with asyncio.timeout(60):
             while (match := UP.search((await process.stdout.readline()).decode())) is None:
@@ -61,7 +63,7 @@ async def _replica(name: str, tmp_path: Path, env: dict[str, str]) -> AsyncItera
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        with contextlib.suppress(Exception):
+        if drain is not None:
             drain.cancel()
 
 
@@ -163,9 +165,7 @@ async def test_two_replicas_behave_as_one(
                         return False
                 return True
 
-            async with asyncio.timeout(20):
-                while not await all_acked():
-                    await asyncio.sleep(0.1)
+            await eventually(all_acked, within=20)
             acks_after = [await _counter(http, base, "ack") for base in (a, b)]
             assert acks_after[1] > acks_before[1], "B verified none of the acks"
         finally:
