@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import secrets
 import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,24 +26,16 @@ from server.domain.identity.principal import Principal, Role
 from server.domain.identity.tokens import TokenService
 from tests.devicelink.conftest import eventually
 from tests.devicelink.firmware import FirmwareDevice, MqttPeer
+from tests.serving import server_process
 
-ROOT = Path(__file__).resolve().parents[2]
 UP = re.compile(r"HxTP Cloud is up: (http://[\d.]+:\d+)/api/v1/status")
 COMMANDS_PER_MINUTE = 6
 
 
 @contextlib.asynccontextmanager
 async def _replica(name: str, tmp_path: Path, env: dict[str, str]) -> AsyncIterator[str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "serve",
-        cwd=ROOT,
-        env={**os.environ, **env, "HXTP_DATA_DIR": str(tmp_path / name)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    data_dir = {"HXTP_DATA_DIR": str(tmp_path / name)}
+    process = await server_process("serve", env={**env, **data_dir}, stderr=asyncio.subprocess.DEVNULL)
     assert process.stdout is not None
     drain: asyncio.Task[bytes] | None = None
     try:
@@ -171,17 +161,8 @@ async def test_two_replicas_behave_as_one(
         finally:
             await peer.close()
 
-    verify = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "audit",
-        "verify",
-        cwd=ROOT,
-        env={**os.environ, "HXTP_DATABASE_URL": fresh_postgres_url, "HXTP_DATA_DIR": str(tmp_path / "v")},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    verify_env = {"HXTP_DATABASE_URL": fresh_postgres_url, "HXTP_DATA_DIR": str(tmp_path / "v")}
+    verify = await server_process("audit", "verify", env=verify_env)
     out, err = await asyncio.wait_for(verify.communicate(), 60)
     assert verify.returncode == 0, err.decode()
     assert "audit chain intact" in out.decode()
