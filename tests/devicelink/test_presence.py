@@ -8,12 +8,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from server.devicelink.broker_events import apply_emqx_client_event
+from server.domain.fleet.presence import Presence
+from server.storage.fleet_tables import Device
+from server.storage.types import utc_now
 from tests.devicelink.conftest import Link, _ready, eventually
 from tests.devicelink.firmware import MqttPeer
 from tests.integration.harness import base_url, running
@@ -81,3 +85,31 @@ async def _online(link: Link, device_id: str) -> bool:
 
 async def _offline(link: Link, device_id: str) -> bool:
     return await _status(link, device_id) == "offline"
+
+
+async def test_traffic_another_replica_verified_counts_here(link: Link) -> None:
+    """The stored last_seen (written by whichever replica verified the device's traffic) counts
+    within the window."""
+    device_id = (await link.register())["device_id"]
+    await _store_last_seen(link, device_id)
+    await eventually(lambda: _online(link, device_id))  # device reads are memoised for a second
+    await eventually(lambda: _offline(link, device_id))  # the window ends
+
+
+def test_a_connection_end_seen_here_outweighs_older_stored_traffic() -> None:
+    presence = Presence(window_seconds=60)
+    before = datetime.now(UTC)
+    assert presence.is_active("d" * 32, before)
+    presence.connected("d" * 32)
+    presence.disconnected("d" * 32)
+    assert not presence.is_active("d" * 32, before)
+    assert presence.is_active("d" * 32, datetime.now(UTC) + timedelta(milliseconds=1))  # traffic after it
+
+
+async def _store_last_seen(link: Link, device_id: str) -> None:
+    async with link.app.database.session() as session:
+        device = await session.get(Device, device_id)
+        assert device is not None
+        device.last_seen = utc_now()
+        session.add(device)
+        await session.commit()

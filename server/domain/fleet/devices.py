@@ -111,7 +111,7 @@ class Devices:
         self._grace = grace
 
     def _view(self, device: Device) -> DeviceView:
-        active = not device.revoked and self._presence.is_active(device.id)
+        active = not device.revoked and self._presence.is_active(device.id, device.last_seen)
         status = "revoked" if device.revoked else ("online" if active else "offline")
         return DeviceView(
             device.id,
