@@ -26,7 +26,7 @@ from gateway.errors import ErrorResponse, error_response, failure_response
 from gateway.openapi import build_openapi
 from gateway.routes import Match, MethodMismatch, Router
 from gateway.transport import Metadata, RpcFailure, Transport
-from gateway.websocket import serve_websocket
+from gateway.websocket import SdkEnvelope, serve_websocket
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -41,8 +41,14 @@ _JSON = (b"content-type", b"application/json")
 
 
 class Gateway:
-    def __init__(self, transport: Transport, methods: list[MethodInfo] | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        methods: list[MethodInfo] | None = None,
+        sdk_envelope: SdkEnvelope | None = None,
+    ) -> None:
         self.transport = transport
+        self._sdk_envelope = sdk_envelope  # live events for clients that opened with the HxTP hello
         self.router = Router(methods if methods is not None else load_methods())
         self._binders = {id(route): RequestBinder(route) for route in self.router.routes}
         for route in self.router.routes:  # compile every codec now, not on the first request
@@ -169,7 +175,9 @@ class Gateway:
             # Browsers cannot set headers on a WebSocket: the query token is the credential.
             headers["authorization"] = f"Bearer {query_token}"
         metadata = _metadata(headers, request_id, scope)
-        await serve_websocket(self.transport, match.route.method, message, metadata, receive, send)
+        await serve_websocket(
+            self.transport, match.route.method, message, metadata, receive, send, self._sdk_envelope
+        )
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -2,7 +2,9 @@
 
 Each streamed message goes out as one JSON text frame. Client frames never close the socket: the
 text `ping` is answered with `pong`, a JSON `hello` (the SDKs' handshake) with `hello_ack`, and
-anything else (SDK heartbeats, unknown JSON) is ignored. A stream that ends in an authentication
+anything else (SDK heartbeats, unknown JSON) is ignored. After a client's hello, its frames go out
+through the `sdk_envelope` hook when one is given (the server wraps them in the signed HxTP envelope
+the SDK validates); plain clients keep the documented JSON. A stream that ends in an authentication
 error closes with 4401, a permission error with 4403.
 """
 
@@ -38,16 +40,25 @@ PROTOCOL_VERSION = "HxTP/3.1"
 # 1,000 times. Strong references are held, so an id() is not reused while its entry lives.
 _ENCODED_KEEP = 256
 
+# (the frame as a JSON object, the client's hello frame) -> the text sent to that client.
+SdkEnvelope = Callable[[dict[str, Any], dict[str, Any]], str]
+
+
+def hello_frame(text: str) -> dict[str, Any] | None:
+    """The client's HxTP hello, when `text` is one."""
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return frame if isinstance(frame, dict) and frame.get("message_type") == "hello" else None
+
 
 def reply_to_client_frame(text: str) -> str | None:
     """What the server answers to one client text frame (None: nothing)."""
     if text == "ping":
         return "pong"
-    try:
-        frame = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(frame, dict) and frame.get("message_type") == "hello":
+    frame = hello_frame(text)
+    if frame is not None:
         return orjson.dumps(
             {
                 "message_type": "hello_ack",
@@ -66,6 +77,7 @@ async def serve_websocket(
     metadata: Metadata,
     receive: Receive,
     send: Send,
+    sdk_envelope: SdkEnvelope | None = None,
 ) -> None:
     connect = await receive()
     if connect["type"] != "websocket.connect":
@@ -77,9 +89,10 @@ async def serve_websocket(
         async with send_lock:
             await send({"type": "websocket.send", "text": text})
 
-    relay = asyncio.create_task(_relay(transport, method, request, metadata, send_text))
+    hello: dict[str, dict[str, Any]] = {}  # the client's hello frame, once it sent one
+    relay = asyncio.create_task(_relay(transport, method, request, metadata, send_text, hello, sdk_envelope))
     try:
-        await _read_client(receive, send_text, relay)
+        await _read_client(receive, send_text, relay, hello)
     finally:
         relay.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -90,7 +103,7 @@ async def serve_websocket(
             await send({"type": "websocket.close", "code": close_code})
 
 
-_encoded_frames: dict[str, OrderedDict[int, tuple[Message, str]]] = {}
+_encoded_frames: dict[str, OrderedDict[int, tuple[Message, dict[str, Any], str]]] = {}
 
 
 async def _relay(
@@ -99,6 +112,8 @@ async def _relay(
     request: Message,
     metadata: Metadata,
     send_text: Callable[[str], Awaitable[None]],
+    hello: dict[str, dict[str, Any]],
+    sdk_envelope: SdkEnvelope | None,
 ) -> int:
     """Streams messages out; returns the close code when the stream ends."""
     codec = codec_for(method.output_type.DESCRIPTOR)
@@ -107,17 +122,25 @@ async def _relay(
         async for message in transport.stream(method, request, metadata):
             hit = encoded.get(id(message))
             if hit is None or hit[0] is not message:
-                hit = encoded[id(message)] = (message, orjson.dumps(codec.encode(message)).decode())
+                body = codec.encode(message)
+                hit = encoded[id(message)] = (message, body, orjson.dumps(body).decode())
                 if len(encoded) > _ENCODED_KEEP:
                     encoded.popitem(last=False)
-            await send_text(hit[1])
+            sdk = hello.get("frame") if sdk_envelope is not None else None
+            if sdk is not None and sdk_envelope is not None:
+                await send_text(sdk_envelope(hit[1], sdk))
+            else:
+                await send_text(hit[2])
     except RpcFailure as failure:
         return _CLOSE_CODES.get(failure.code, 1011)
     return 1000
 
 
 async def _read_client(
-    receive: Receive, send_text: Callable[[str], Awaitable[None]], relay: asyncio.Task[int]
+    receive: Receive,
+    send_text: Callable[[str], Awaitable[None]],
+    relay: asyncio.Task[int],
+    hello: dict[str, dict[str, Any]],
 ) -> None:
     """Answers client frames until the client leaves or the relay ends."""
     while True:
@@ -132,6 +155,9 @@ async def _read_client(
         text = event.get("text")
         if text is None and event.get("bytes") is not None:
             text = event["bytes"].decode("utf-8", "replace")
+        frame = hello_frame(text or "")
+        if frame is not None:
+            hello["frame"] = frame
         reply = reply_to_client_frame(text or "")
         if reply is not None:
             await send_text(reply)

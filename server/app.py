@@ -30,6 +30,7 @@ from server.devicelink.connection import MqttConnection
 from server.devicelink.inbound import InboundPipeline, Limits
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
+from server.devicelink.sdk_events import SdkEvents
 from server.domain.audit.log import AuditLog
 from server.domain.catalog.manifests import Manifests
 from server.domain.cognition.proposals import Cognition
@@ -55,7 +56,6 @@ from server.domain.link.bootstrap import Bootstrap, BootstrapAnswer
 from server.domain.link.broker_access import BrokerAccess
 from server.domain.link.keys import DeviceKeys, RecentDeviceKeys
 from server.domain.link.messages import DeviceMessages
-from server.domain.link.outcomes import CachedOutcomes
 from server.domain.link.replay import ReplayGuard
 from server.domain.link.sequence import OutboundSequence
 from server.domain.link.variants import LinkVariants
@@ -67,7 +67,7 @@ from server.rpc.broker_auth import BrokerAuthServicer
 from server.rpc.chain import Chain
 from server.rpc.cognition import CognitionServicer
 from server.rpc.command import CommandServicer
-from server.rpc.device import DeviceServicer
+from server.rpc.device import DeviceServicer, LinkFacts
 from server.rpc.firmware import FirmwareServicer
 from server.rpc.group import GroupServicer
 from server.rpc.grpc_health import GrpcHealthServicer
@@ -104,13 +104,17 @@ class Application:
         self.writer = GroupCommit(self.database.engine)
         self.cache: Cache = create_cache(settings.redis_url)
         self.memos = MemoHub(self.cache)  # hot-path memos, invalidated on every replica at once
-        self.broker = None if settings.mqtt_url else EmbeddedBroker(settings.embedded_mqtt_port)
+        self.presence = Presence(settings.presence_window_seconds)
+        self.broker = (
+            None
+            if settings.mqtt_url
+            else EmbeddedBroker(settings.embedded_mqtt_port, connections=self.presence)
+        )
         self.mqtt = MqttConnection(
             self._mqtt_url,  # read at start: an embedded broker on port 0 has its address once it runs
             client_id=f"hxtp-cloud-{uuid.uuid4().hex[:12]}",
             max_in_flight=settings.mqtt_max_in_flight,
         )
-        self.presence = Presence(settings.presence_window_seconds)
         jwt_secret = load_or_create_secret(settings.jwt_secret, settings.data_dir / "jwt_secret")
         self.tokens = TokenService(jwt_secret)
         self.identity = IdentityKit(
@@ -169,7 +173,14 @@ class Application:
                 "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity),
                 "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
                 "hxtp.cloud.v1.DeviceService": DeviceServicer(
-                    self.devices, self.bootstrap, self.device_messages
+                    self.devices,
+                    self.bootstrap,
+                    self.device_messages,
+                    LinkFacts(
+                        self.link_signer.public_key_hex,
+                        settings.telemetry_keep,
+                        int(settings.telemetry_retention_seconds),
+                    ),
                 ),
                 "hxtp.cloud.v1.BrokerAuthService": BrokerAuthServicer(self.broker_access),
                 "hxtp.cloud.v1.GroupService": GroupServicer(self.groups),
@@ -191,7 +202,8 @@ class Application:
             },
             Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter, tiers=kit.tiers),
         )
-        self.gateway = Gateway(self._transport())
+        sdk_events = SdkEvents(self.link_signer, client_id=str(uuid.uuid4()))
+        self.gateway = Gateway(self._transport(), sdk_envelope=sdk_events.envelope)
         self.ports = Ports(http=0, grpc=0)
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server: uvicorn.Server | None = None
@@ -202,12 +214,13 @@ class Application:
     def _init_device_link(self, settings: Settings) -> None:
         """The device link: its domain objects, the bridge over the MQTT connection, the outbound side."""
         link_variants = LinkVariants(self.database)  # one instance: outbound sees what inbound learned
-        self.command_outcomes = CommandAcks(self.command_log, self.events, CachedOutcomes(self.cache))
+        self.command_outcomes = CommandAcks(self.command_log, self.events, self.cache)
         self.device_messages = DeviceMessages(
             self.database,
             self.cache,
             self.presence,
-            self.command_outcomes,
+            self.events,
+            self.command_outcomes.record_ack,
             telemetry_keep=settings.telemetry_keep,
             telemetry_ttl=settings.telemetry_retention_seconds,
             variants=link_variants,
@@ -222,15 +235,21 @@ class Application:
         self.link_signer = LinkSigner(
             load_or_create_secret(settings.link_signing_key, settings.data_dir / "link_signing_key")
         )
+        self.link_signer.publish(settings.data_dir / "link_signing_key.pub")
         self.bootstrap = Bootstrap(
             self.device_keys,
             self.cache,
-            BootstrapAnswer(settings.device_mqtt_endpoint, settings.heartbeat_interval),
+            BootstrapAnswer(
+                settings.device_mqtt_endpoint, settings.heartbeat_interval, self.link_signer.public_key_hex
+            ),
             max_age_s=settings.message_max_age_seconds,
             max_future_s=settings.message_max_future_seconds,
         )
         self.broker_access = BrokerAccess(
-            self.device_keys, settings.broker_server_username, settings.broker_server_password
+            self.device_keys,
+            settings.broker_server_username,
+            settings.broker_server_password,
+            on_device_connect=self.presence.seen,
         )
         self.bridge = DeviceBridge(
             self.mqtt,
@@ -238,6 +257,7 @@ class Application:
             self.device_messages,
             shared_group=settings.mqtt_shared_group,
             embedded_broker=self.broker is not None,
+            connections=self.presence,
         )
         self.outbound = OutboundLink(  # the command gates' way to a device
             RecentDeviceKeys(self.device_keys, self.memos),

@@ -23,3 +23,9 @@ def load_or_create_secret(configured: str, path: Path, nbytes: int = 32) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(value)
     return value
+
+
+def publish_public_key(public_key_hex: str, path: Path) -> None:
+    """Write a public key (hex) beside its seed, world-readable, where operators pick it up."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(public_key_hex + "\n")

@@ -1,13 +1,20 @@
-"""Runs an ASGI app on a real uvicorn socket (loopback, free port) inside the test's event loop."""
+"""Runs an ASGI app on a real uvicorn socket (loopback, free port) inside the test's event loop, or
+the server in a child process."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
+from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.asynccontextmanager
@@ -28,3 +35,17 @@ async def serving(app: Any) -> AsyncIterator[int]:
     finally:
         server.should_exit = True
         await task
+
+
+async def server_process(*args: str, env: dict[str, str], stderr: int | None = None) -> Process:
+    """`python -m server <args>` in a child process with `env` over this one's; stdout piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
+    )

@@ -38,6 +38,16 @@ class Cache(Protocol):
         """
         ...
 
+    async def mark_in_window(self, key: str, number: int, window: int, ttl: float | None = None) -> bool:
+        """Atomically mark the non-negative integer ``number`` as seen in a sliding window of
+        ``window`` numbers below the highest marked; True when this call marked it, False when it
+        was marked before or lies at or below (highest - window). The TTL is reset on each mark.
+
+        Replay protection that accepts numbers out of order (a shared subscription delivers a
+        sender's messages to several replicas): of callers racing with one number, exactly one wins.
+        """
+        ...
+
     async def delete(self, key: str) -> bool:
         """Remove ``key``; True when it held a (live) value."""
         ...

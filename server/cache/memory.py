@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 import logging
 import math
 import time
@@ -117,6 +118,21 @@ class MemoryCache:
         if entry is not None and int(entry.value) >= value:
             return False
         self._store(key, str(value).encode(), expires_at)
+        return True
+
+    async def mark_in_window(self, key: str, number: int, window: int, ttl: float | None = None) -> bool:
+        if number < 0 or window < 1:
+            raise ValueError(f"number must not be negative and window positive, got {number}, {window}")
+        expires_at = _deadline(ttl)
+        entry = self._live(key)
+        state = json.loads(entry.value) if entry is not None else {"top": None, "slots": {}}
+        top, slots = state["top"], state["slots"]
+        slot = str(number % window)
+        if top is not None and (number <= top - window or slots.get(slot) == number):
+            return False
+        slots[slot] = number
+        state["top"] = number if top is None else max(top, number)
+        self._store(key, json.dumps(state).encode(), expires_at)
         return True
 
     async def delete(self, key: str) -> bool:

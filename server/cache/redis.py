@@ -45,6 +45,26 @@ end
 return 1
 """
 
+# A sliding window of seen numbers (see Cache.mark_in_window): field "top" holds the highest marked,
+# field "s<n mod window>" the last number marked in that slot. A slot holding n means n was seen; a
+# number at or below top - window is too old. Exact for numbers below 2^53 (Lua's doubles).
+_MARK_IN_WINDOW_SCRIPT = """
+local n = tonumber(ARGV[1])
+local w = tonumber(ARGV[2])
+local top = redis.call('HGET', KEYS[1], 'top')
+local slot = 's' .. string.format('%.0f', n % w)
+if top then
+  top = tonumber(top)
+  if n <= top - w then return 0 end
+  local seen = redis.call('HGET', KEYS[1], slot)
+  if seen and tonumber(seen) == n then return 0 end
+end
+redis.call('HSET', KEYS[1], slot, ARGV[1])
+if (not top) or n > top then redis.call('HSET', KEYS[1], 'top', ARGV[1]) end
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1
+"""
+
 # How long a subscriber waits for one message before re-checking whether the cache was closed.
 _SUBSCRIBE_POLL_S = 1.0
 _SOCKET_TIMEOUT_S = 5.0
@@ -73,6 +93,7 @@ class RedisCache:
         )
         self._incr = self._redis.register_script(_INCR_SCRIPT)
         self._set_if_greater = self._redis.register_script(_SET_IF_GREATER_SCRIPT)
+        self._mark_in_window = self._redis.register_script(_MARK_IN_WINDOW_SCRIPT)
         self._closed = False
 
     @property
@@ -98,6 +119,14 @@ class RedisCache:
             raise ValueError(f"value must not be negative, got {value}")
         stored = await self._set_if_greater(keys=[self._key(key)], args=[str(value), _ttl_ms(ttl) or 0])
         return bool(stored)
+
+    async def mark_in_window(self, key: str, number: int, window: int, ttl: float | None = None) -> bool:
+        if number < 0 or window < 1:
+            raise ValueError(f"number must not be negative and window positive, got {number}, {window}")
+        marked = await self._mark_in_window(
+            keys=[self._key(key)], args=[str(number), str(window), _ttl_ms(ttl) or 0]
+        )
+        return bool(marked)
 
     async def delete(self, key: str) -> bool:
         removed: int = await self._redis.delete(self._key(key))

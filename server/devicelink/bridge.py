@@ -19,7 +19,13 @@ from collections.abc import Awaitable, Callable
 
 import ext
 from server.devicelink import profiles
-from server.devicelink.connection import MqttConnection, MqttNotConnectedError
+from server.devicelink.broker_events import (
+    EMQX_CLIENT_EVENTS,
+    Connections,
+    apply_emqx_client_event,
+    is_emqx_client_event,
+)
+from server.devicelink.connection import MqttConnection, MqttNotConnectedError, MqttSubscriptionRefusedError
 from server.devicelink.inbound import InboundPipeline
 from server.devicelink.outbound import OutboundLink
 from server.domain.link.messages import DeviceMessage, DeviceMessages
@@ -43,8 +49,12 @@ class DeviceBridge:
         *,
         shared_group: str = "",
         embedded_broker: bool = True,
+        connections: Connections | None = None,
     ) -> None:
         self._mqtt = mqtt
+        # EMQX reports client connections on $SYS topics (every replica hears each: presence is per
+        # process); the embedded broker reports them to its plugin instead.
+        self._connections = None if embedded_broker else connections
         self._pipeline = pipeline
         self._messages = messages
         self.outbound: OutboundLink | None = None  # set by the composition root (it publishes through us)
@@ -54,6 +64,11 @@ class DeviceBridge:
     async def start(self) -> None:
         self._mqtt.on_message(self._on_message)
         await self._mqtt.subscribe(self.topic_filter, qos=1)
+        if self._connections is not None:
+            try:
+                await self._mqtt.subscribe(EMQX_CLIENT_EVENTS, qos=0)
+            except MqttSubscriptionRefusedError:  # an ACL without $SYS: presence falls back to traffic
+                log.warning("the MQTT broker refused %r; presence follows traffic only", EMQX_CLIENT_EVENTS)
 
     @property
     def connected(self) -> bool:
@@ -68,6 +83,9 @@ class DeviceBridge:
             raise HxtpError(Code.GATEWAY_ERROR, "The MQTT broker does not acknowledge") from None
 
     async def _on_message(self, topic: str, payload: bytes) -> None:
+        if self._connections is not None and is_emqx_client_event(topic):
+            apply_emqx_client_event(self._connections, topic, payload)
+            return
         try:
             message = await self._pipeline.receive(topic, payload)
             if message is None:

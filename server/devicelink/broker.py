@@ -27,12 +27,21 @@ import ipaddress
 import logging
 from typing import Any
 
-from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
+from amqtt.adapters import StreamWriterAdapter
 from amqtt.broker import Broker
+
+from server.devicelink.broker_events import ConnectionEvents, Connections
+from server.devicelink.mqtt_version import (
+    CONNACK_UNACCEPTABLE_VERSION,
+    MQTT_5,
+    ReplayedReader,
+    read_connect_head,
+)
 
 log = logging.getLogger(__name__)
 
 _LISTENER = "default"  # amqtt requires a listener of this name
+_CONNECTION_EVENTS = f"{ConnectionEvents.__module__}.{ConnectionEvents.__qualname__}"
 _CLIENT_DRAIN_TIMEOUT_S = 2.0
 _SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -60,7 +69,7 @@ class EmbeddedBroker:
     valid and clients can reconnect to it.
     """
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1", connections: Connections | None = None) -> None:
         if not _is_loopback_address(host):
             # Anonymous clients are allowed, which is only safe when nobody off this machine can connect.
             raise ValueError(f"the embedded broker binds a loopback IP address only, not {host!r}")
@@ -68,6 +77,10 @@ class EmbeddedBroker:
             raise ValueError(f"invalid port {port}")
         self._host = host
         self._port = port
+        self._config: dict[str, Any] = dict(_BROKER_CONFIG)
+        if connections is not None:  # presence follows the broker's own view of each connection
+            plugins = {**_BROKER_CONFIG["plugins"], _CONNECTION_EVENTS: {"listener": connections}}
+            self._config["plugins"] = plugins
         self._broker: Broker | None = None
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
@@ -94,7 +107,7 @@ class EmbeddedBroker:
         if self._server is not None:
             return
         # A fresh Broker per start: amqtt's broker keeps state (plugins, tasks) from a previous run.
-        broker = Broker(_BROKER_CONFIG)
+        broker = Broker(self._config)
         await broker.start()
         try:
             server = await asyncio.start_server(
@@ -136,9 +149,17 @@ class EmbeddedBroker:
             return
         self._clients[task] = writer
         try:
+            head, level = await read_connect_head(reader)
+            if level == MQTT_5:
+                log.info("embedded MQTT broker speaks 3.1.1 only: an MQTT 5 connect got CONNACK 0x01")
+                writer.write(CONNACK_UNACCEPTABLE_VERSION)
+                await writer.drain()
+                return
             await broker.external_connected(
-                StreamReaderAdapter(reader), StreamWriterAdapter(writer), _LISTENER
+                ReplayedReader(reader, head), StreamWriterAdapter(writer), _LISTENER
             )
+        except asyncio.IncompleteReadError:
+            pass  # closed before its CONNECT arrived
         except Exception:
             # One misbehaving client must not take the listener down; its connection just ends.
             log.warning("embedded MQTT broker: client connection failed", exc_info=True)

@@ -9,6 +9,8 @@ Every check is one call into `ext`; nothing here re-implements signing. A reject
 reason in `hxtp_device_messages_rejected_total` and logged with the topic and reason only (never a
 key, signature or payload). The sequence is recorded only after the signature verified, so a forged
 message cannot push a device's window forward; the nonce is burnt before, as the firmware does.
+With a replay guard (every server: shared across replicas on Redis) the sequence window is the
+shared sliding window of server.domain.link.replay, so valid messages are accepted in any order.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from prometheus_client import Counter
 import ext
 from ext import HxtpRejection, Reason
 from server.devicelink import profiles
+from server.devicelink.salvage import unparseable_ack
+from server.domain.link.channels import DEVICE_CHANNELS
 from server.domain.link.messages import DeviceMessage
 from server.domain.link.ports import LinkDevice, LinkDirectory
 from server.domain.link.replay import ReplayGuard
@@ -39,9 +43,6 @@ UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
 DEVICE_REVOKED = "DEVICE_REVOKED"
 TOPIC_MISMATCH = "TOPIC_MISMATCH"
 
-# Channels devices publish on; the server's own cmd/ota publications come back through the wildcard
-# subscription and are not device traffic.
-DEVICE_CHANNELS = frozenset({"hello", "state", "telemetry", "cmd_ack", "heartbeat"})
 _DIRECTORY_TTL_S = 2.0  # how long a device's profile and keys are reused (revocation shows within this)
 _DIRECTORY_MAX = 10_000
 
@@ -57,6 +58,7 @@ class Limits:
 class _Entry:
     device: LinkDevice | None
     keys: tuple[ext.HmacKey, ...]
+    secrets: tuple[bytes, ...]
     until: float
 
 
@@ -106,7 +108,7 @@ class InboundPipeline:
             if len(self._entries) >= _DIRECTORY_MAX:
                 self._entries.clear()
             keys = tuple(ext.HmacKey(secret) for secret in secrets)
-            entry = self._entries[device_id] = _Entry(device, keys, now + _DIRECTORY_TTL_S)
+            entry = self._entries[device_id] = _Entry(device, keys, tuple(secrets), now + _DIRECTORY_TTL_S)
         return entry
 
     async def _verify(self, route: tuple[str, str, str], payload: bytes) -> DeviceMessage:
@@ -118,8 +120,7 @@ class InboundPipeline:
         if device.revoked:
             raise HxtpRejection(DEVICE_REVOKED, "device revoked")
         framed, body = _unframe(payload)
-        raw_params = ext.extract_raw_params(body)  # strict JSON walk; rejects what json.loads would bend
-        envelope = _parse(body)
+        envelope, raw_params, params = _read(framed, body)
         message_type = envelope.get("message_type")
         expected_frame = ext.FRAME_TYPES.get(message_type) if isinstance(message_type, str) else None
         if framed is not None and framed != expected_frame:
@@ -144,9 +145,6 @@ class InboundPipeline:
             raise HxtpRejection(Reason.NONCE_REUSED, "Nonce already seen by another replica (replay)")
         # 4. payload hash over the raw params text (SDK peers may hash their canonical form)
         variants = profiles.inbound_variants(framed is not None, version, envelope.get("signature"))
-        params = envelope.get("params", {})
-        if not isinstance(params, dict):
-            raise HxtpRejection(Reason.FIELD_INVALID, "params must be an object")
         profiles.check_inbound_payload_hash(variants, envelope.get("payload_hash"), raw_params, params)
         # 5. sequence, per (device, client)
         client_id = envelope.get("client_id")
@@ -160,7 +158,9 @@ class InboundPipeline:
         if not sdk_hello:
             await self._check_sequence(topic_device, client_id, sequence)
         # 6. signature
-        variant = _verify_signature(variants, envelope, raw_params, entry, device)
+        variant, key_index = _verify_signature(variants, envelope, raw_params, entry, device)
+        if key_index > 0:
+            await self._adopt(topic_device, entry.secrets[key_index])
         if not sdk_hello:
             await self._record_sequence(topic_device, client_id, sequence)
         # 7. the envelope is trusted now; its ids must be the topic's
@@ -175,26 +175,33 @@ class InboundPipeline:
             variant=variant,
         )
 
+    async def _adopt(self, device_id: str, secret: bytes) -> None:
+        """Verified under a secret other than the one commands are signed with: a rotated-in secret
+        the device holds now (the server then signs with it) or one in its grace period."""
+        if await self._directory.adopt(device_id, secret):
+            self._entries.pop(device_id, None)
+            log.info("device %s now holds its rotated-in secret; commands are signed with it", device_id)
+
     async def _check_sequence(self, device_id: str, client_id: str, sequence: object) -> None:
-        """Before the signature: this replica's window, seeded from the shared one the first time
-        this replica sees the sender (a local cache in front; the shared compare-and-set in
-        `_record_sequence` is what holds across replicas)."""
-        guard = self._replay_guard
-        if guard is not None and self._sequences.last(device_id, client_id) is None:
-            shared = await guard.last_sequence(device_id, client_id)
-            if shared is not None:
-                self._sequences.record(device_id, client_id, shared)
-        self._sequences.check(device_id, client_id, sequence)
+        """Before the signature: the number's form; this process's own strictly increasing window
+        only when nothing is shared (with a replay guard the shared window decides, after the
+        signature)."""
+        number = ext.wire_int(sequence, "sequence_number")
+        if number < 0:
+            raise HxtpRejection(Reason.FIELD_INVALID, "sequence_number must not be negative")
+        if self._replay_guard is None:
+            self._sequences.check(device_id, client_id, number)
 
     async def _record_sequence(self, device_id: str, client_id: str, sequence: object) -> None:
-        """After the signature verified: advance this replica's window (no await between the check
-        and this, so a duplicate inside one process is refused by the check), then the shared one
-        atomically; losing that race means another replica accepted this number already."""
+        """After the signature verified: mark the number (no await between the check and this when
+        nothing is shared, so a duplicate inside one process is refused by the check); with a replay
+        guard, the shared window's atomic mark: losing it means the number was accepted already."""
         number = ext.wire_int(sequence, "sequence_number")
-        self._sequences.record(device_id, client_id, number)
         guard = self._replay_guard
-        if guard is not None and not await guard.advance_sequence(device_id, client_id, number):
-            raise HxtpRejection(Reason.SEQUENCE_VIOLATION, f"Sequence {number} already accepted elsewhere")
+        if guard is None:
+            self._sequences.record(device_id, client_id, number)
+        elif not await guard.accept_sequence(device_id, client_id, number):
+            raise HxtpRejection(Reason.SEQUENCE_VIOLATION, f"Sequence {number} replayed or too old")
 
 
 def _unframe(payload: bytes) -> tuple[int | None, bytes]:
@@ -204,6 +211,24 @@ def _unframe(payload: bytes) -> tuple[int | None, bytes]:
         return None, payload
     frame_type, body = ext.decode_frame(payload)
     return frame_type, body
+
+
+def _read(framed: int | None, body: bytes) -> tuple[dict[str, Any], bytes | None, dict[str, Any]]:
+    """(envelope, raw params text, params). A firmware ack whose unescaped error text broke its JSON
+    is read field by field (server.devicelink.salvage), then verified like any other message."""
+    try:
+        raw_params = ext.extract_raw_params(body)  # strict JSON walk; rejects what json.loads would bend
+        envelope = _parse(body)
+    except HxtpRejection as rejection:
+        salvaged = unparseable_ack(framed, body) if rejection.reason == Reason.JSON_INVALID else None
+        if salvaged is None:
+            raise
+        log.info("reading an ack whose JSON does not parse (unescaped error text); verifying it")
+        return salvaged
+    params = envelope.get("params", {})
+    if not isinstance(params, dict):
+        raise HxtpRejection(Reason.FIELD_INVALID, "params must be an object")
+    return envelope, raw_params, params
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -222,8 +247,9 @@ def _verify_signature(
     raw_params: bytes | None,
     entry: _Entry,
     device: LinkDevice,
-) -> str:
-    """The variant whose signature verified; the last variant's rejection otherwise."""
+) -> tuple[str, int]:
+    """(the variant whose signature verified, the index of the key that did: 0 for Ed25519); the last
+    variant's rejection otherwise."""
     signature = envelope.get("signature")
     failure: HxtpRejection | None = None
     for variant in variants:
@@ -231,12 +257,13 @@ def _verify_signature(
             text = ext.signing_string(variant, envelope, raw_params)
             if variant == ext.VARIANT_PY_ED25519:
                 profiles.verify_ed25519(text, signature, device.public_key)
+                index = 0
             else:
-                ext.verify_hmac(text, signature, entry.keys)
+                index = ext.verify_hmac(text, signature, entry.keys)
         except HxtpRejection as rejection:
             failure = rejection
             continue
-        return variant
+        return variant, index
     assert failure is not None  # variants is never empty
     raise failure
 

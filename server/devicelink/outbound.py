@@ -163,9 +163,18 @@ class OutboundLink:
             self._nonces,
         )
         overhead = len(topic.encode()) + _MQTT_OVERHEAD
+        limit = outbound.template_limit
         async with self._order.hold(device_id):
             sequence = await self._sequences.next(device_id)
             payload = build.payload(sequence, self._clock_ms())
+            # Checked on the real message (no throwaway signature); a refusal leaves a gap in the
+            # sequence, which the device accepts (it only needs each number above the last).
+            if limit is not None and build.signing_bytes >= limit:
+                raise HxtpError(
+                    Code.PARAMS_INVALID,
+                    f"The command's signing template would be {build.signing_bytes} bytes; devices of "
+                    f"profile {outbound.variant} build it in a {limit}-byte buffer (at most {limit - 1})",
+                )
             if overhead + len(payload) > self._receive_buffer:
                 raise HxtpError(
                     Code.PARAMS_INVALID,
@@ -204,6 +213,7 @@ class _Builder:
         if outbound.variant == ext.VARIANT_FIRMWARE_30 and message_type == "command":
             self._extra.setdefault("capability", "")  # v1.0.6 signs it: always send it (§11)
         self.message_id = message_id
+        self.signing_bytes = 0  # of the last payload built: what the device's template buffer holds
         try:
             # Compact, raw UTF-8, integers as integers; exactly this text goes into the envelope.
             self._params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -232,6 +242,7 @@ class _Builder:
             )
         except HxtpRejection as rejection:  # e.g. non-ASCII for the v1.0.6 template
             raise HxtpError(Code.PARAMS_INVALID, str(rejection)) from None
+        self.signing_bytes = len(signing.encode())
         if self._outbound.variant == ext.VARIANT_PY_ED25519:
             signature = self._signer.sign(signing)
         else:

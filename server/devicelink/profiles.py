@@ -11,6 +11,7 @@ own version string and only framed payloads, and a 3.0 SDK peer verifies only it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 import ext
 from ext import HxtpRejection, Reason
+from server.keyfiles import publish_public_key
 
 V31 = "HxTP/3.1"
 V30 = "HxTP/3.0"
@@ -39,13 +41,21 @@ class Outbound:
     version: str
     framed: bool
     hello_ack: bool  # hxtp-py 1.2.0 waits for one after HELLO; the firmware neither expects nor needs it
+    # Bytes of the device's signing-template buffer: v1.0.6 builds its JSON template in 1,024 bytes
+    # (with the terminating NUL), so a template of 1,024 or more fails there as CANONICAL_BUILD_FAILED.
+    template_limit: int | None = None
+
+
+V106_TEMPLATE_BUFFER = 1024
 
 
 # What a peer verifies, per signing variant it was seen to sign with (spec §11 "For sdk-json peers":
 # sign per the peer's version, payload_hash by that SDK's rule, bare JSON).
 OUTBOUND_BY_VARIANT: dict[str, Outbound] = {
     ext.VARIANT_FIRMWARE_31: Outbound(ext.VARIANT_FIRMWARE_31, V31, framed=True, hello_ack=False),
-    ext.VARIANT_FIRMWARE_30: Outbound(ext.VARIANT_FIRMWARE_30, V30, framed=True, hello_ack=False),
+    ext.VARIANT_FIRMWARE_30: Outbound(
+        ext.VARIANT_FIRMWARE_30, V30, framed=True, hello_ack=False, template_limit=V106_TEMPLATE_BUFFER
+    ),
     ext.VARIANT_PY_31: Outbound(ext.VARIANT_PY_31, V31, framed=False, hello_ack=False),
     ext.VARIANT_PY_30: Outbound(ext.VARIANT_PY_30, V30, framed=False, hello_ack=False),
     ext.VARIANT_JS_30: Outbound(ext.VARIANT_JS_30, V30, framed=False, hello_ack=False),
@@ -54,7 +64,7 @@ OUTBOUND_BY_VARIANT: dict[str, Outbound] = {
 
 OUTBOUND: dict[str, Outbound] = {
     PROFILE_FIRMWARE_31: Outbound(ext.VARIANT_FIRMWARE_31, V31, framed=True, hello_ack=False),
-    PROFILE_FIRMWARE_30: Outbound(ext.VARIANT_FIRMWARE_30, V30, framed=True, hello_ack=False),
+    PROFILE_FIRMWARE_30: OUTBOUND_BY_VARIANT[ext.VARIANT_FIRMWARE_30],
     # sdk-json peers are answered as hxtp-py 1.1.x (the 3.1 SDK that verifies HMAC commands).
     PROFILE_SDK_JSON: Outbound(ext.VARIANT_PY_31, V31, framed=False, hello_ack=False),
     PROFILE_ED25519: Outbound(ext.VARIANT_PY_ED25519, V31, framed=False, hello_ack=True),
@@ -154,3 +164,7 @@ class LinkSigner:
 
     def sign(self, message: str) -> str:
         return self._key.sign(message.encode("utf-8")).hex()
+
+    def publish(self, path: Path) -> None:
+        """The public key beside the seed (`link_signing_key.pub`): devices are configured with it."""
+        publish_public_key(self.public_key_hex, path)

@@ -7,8 +7,12 @@ Channel: ``hxtp:events:<tenant_id>`` (the cache channel name; RedisCache adds it
 UTF-8 JSON, one event per message, one of
 
     {"type": "state_update", "device_id": "...", "state": {...}, "timestamp": <epoch ms>}
+    {"type": "telemetry", "device_id": "...", "data": {...}, "timestamp": <epoch ms>}
     {"type": "command_status", "device_id": "...", "command_id": "...", "status": "acked",
      "error": "..." (optional), "timestamp": <epoch ms>}
+
+Every live event is built here (the `Event` constructors below) and published through `EventBus`;
+nothing else writes to these channels.
 
 Subscribing: each process holds ONE cache subscription per tenant with local subscribers, however
 many clients watch it (a thousand WebSockets do not open a thousand Redis connections), and fans each
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "hxtp:events:"
 STATE_UPDATE = "state_update"
 COMMAND_STATUS = "command_status"
+TELEMETRY = "telemetry"
 DEFAULT_QUEUE_SIZE = 256
 
 
@@ -54,14 +59,19 @@ class Event:
     command_id: str | None = None
     status: str | None = None
     error: str | None = None
+    data: Mapping[str, Any] | None = None  # a telemetry sample as the device sent it
 
     def to_json(self) -> bytes:
+        return json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    def body(self) -> dict[str, Any]:
+        """The event as the documented JSON object (what plain WebSocket clients receive)."""
         body: dict[str, Any] = {"type": self.type, "device_id": self.device_id, "timestamp": self.timestamp}
-        for name in ("state", "command_id", "status", "error"):
+        for name in ("state", "data", "command_id", "status", "error"):
             value = getattr(self, name)
             if value is not None:
                 body[name] = value
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return body
 
     @classmethod
     def from_json(cls, data: bytes) -> Event | None:
@@ -69,6 +79,7 @@ class Event:
         try:
             body = json.loads(data)
             state = body.get("state")
+            data_ = body.get("data")
             event = cls(
                 type=_text(body["type"]),
                 device_id=_text(body["device_id"]),
@@ -77,6 +88,7 @@ class Event:
                 command_id=_optional_text(body.get("command_id")),
                 status=_optional_text(body.get("status")),
                 error=_optional_text(body.get("error")),
+                data=data_ if isinstance(data_, dict) else None,
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("dropped a malformed event: %r (%r)", data[:200], exc)
@@ -183,6 +195,14 @@ class EventBus:
     ) -> bool:
         event = Event(
             STATE_UPDATE, device_id, epoch_ms() if timestamp_ms is None else timestamp_ms, dict(state)
+        )
+        return await self.publish(tenant_id, event)
+
+    async def publish_telemetry(
+        self, tenant_id: str, device_id: str, data: Mapping[str, Any], timestamp_ms: int | None = None
+    ) -> bool:
+        event = Event(
+            TELEMETRY, device_id, epoch_ms() if timestamp_ms is None else timestamp_ms, data=dict(data)
         )
         return await self.publish(tenant_id, event)
 

@@ -6,11 +6,13 @@ claim is not built yet, so the registry answers it NOT_IMPLEMENTED.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from hxtp.cloud.v1 import device_pb2
-from server.domain.fleet.devices import Devices, DeviceView
+from server.domain import fields
+from server.domain.fleet.devices import ROTATION_NEXT_STEP, Devices, DeviceView
 from server.domain.link.bootstrap import Bootstrap
 from server.domain.link.messages import DeviceMessages
 from server.rpc.chain import metadata_dict
@@ -35,15 +37,28 @@ def device_message(device: DeviceView) -> device_pb2.Device:
     )
 
 
+@dataclass(frozen=True)
+class LinkFacts:
+    """What the device routes publish about the link: the server's Ed25519 public key (hex) and the
+    telemetry retention settings."""
+
+    public_key_hex: str
+    telemetry_keep: int
+    telemetry_retention_seconds: int
+
+
 def _optional(request: Any, name: str) -> str | None:
     return getattr(request, name) if request.HasField(name) else None
 
 
 class DeviceServicer:
-    def __init__(self, devices: Devices, bootstrap: Bootstrap, messages: DeviceMessages) -> None:
+    def __init__(
+        self, devices: Devices, bootstrap: Bootstrap, messages: DeviceMessages, link: LinkFacts
+    ) -> None:
         self._devices = devices
         self._bootstrap = bootstrap
         self._messages = messages
+        self._link = link
 
     async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.RegisterDeviceResponse:
         done = await self._devices.register(
@@ -63,6 +78,7 @@ class DeviceServicer:
             initial_sequence=done.initial_sequence,
             home_id=done.home_id,
             room_id=done.room_id,
+            server_public_key=self._link.public_key_hex,
         )
 
     async def ListDevices(self, request: Any, context: Any) -> device_pb2.ListDevicesResponse:
@@ -81,7 +97,7 @@ class DeviceServicer:
     async def RotateDeviceSecret(self, request: Any, context: Any) -> device_pb2.RotateDeviceSecretResponse:
         secret, version = await self._devices.rotate(tenant(), request.device_id)
         return device_pb2.RotateDeviceSecretResponse(
-            device_id=request.device_id, new_secret=secret, key_version=version
+            device_id=request.device_id, new_secret=secret, key_version=version, next_step=ROTATION_NEXT_STEP
         )
 
     async def GetDeviceKeyHistory(self, request: Any, context: Any) -> device_pb2.GetDeviceKeyHistoryResponse:
@@ -91,7 +107,11 @@ class DeviceServicer:
             current_version=current,
             history=[
                 device_pb2.DeviceKeyVersion(
-                    version=k.version, created_at=when(k.created_at), algorithm=k.algorithm, status=k.status
+                    version=k.version,
+                    created_at=when(k.created_at),
+                    algorithm=k.algorithm,
+                    status=k.status,
+                    adopted_at=when(k.adopted_at),
                 )
                 for k in history
             ],
@@ -105,7 +125,36 @@ class DeviceServicer:
         # The gateway forwards the X-HXTP-* headers as metadata with lower-case names.
         answer = await self._bootstrap.answer(request.device_id, metadata_dict(context))
         return device_pb2.BootstrapDeviceResponse(
-            mqtt_endpoint=answer.mqtt_endpoint, heartbeat_interval=answer.heartbeat_interval
+            mqtt_endpoint=answer.mqtt_endpoint,
+            heartbeat_interval=answer.heartbeat_interval,
+            server_public_key=answer.server_public_key,
+        )
+
+    async def GetDeviceTelemetry(self, request: Any, context: Any) -> device_pb2.GetDeviceTelemetryResponse:
+        if request.limit < 0:
+            raise fields.bad("limit", "must not be negative")
+        if request.since < 0:
+            raise fields.bad("since", "must not be negative")
+        device = await self._devices.get(tenant(), request.device_id)  # another tenant's device: 404
+        samples = await self._messages.telemetry(device.id, request.limit or None, request.since or None)
+        return device_pb2.GetDeviceTelemetryResponse(
+            device_id=device.id,
+            samples=[
+                device_pb2.TelemetrySample(
+                    data=dict_to_struct(sample["data"]),
+                    timestamp=sample["timestamp"],
+                    received_at=sample["received_at"],
+                )
+                for sample in samples
+            ],
+            count=len(samples),
+            keep=self._link.telemetry_keep,
+            retention_seconds=self._link.telemetry_retention_seconds,
+        )
+
+    async def GetLinkKey(self, request: Any, context: Any) -> device_pb2.GetLinkKeyResponse:
+        return device_pb2.GetLinkKeyResponse(
+            public_key=self._link.public_key_hex, algorithm="Ed25519", protocol="hxtp-3.1-ed25519"
         )
 
     async def GetDeviceState(self, request: Any, context: Any) -> device_pb2.GetDeviceStateResponse:

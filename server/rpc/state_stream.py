@@ -44,6 +44,8 @@ class _Renderer:
         )
         if event.state is not None:
             message.state.update(event.state)
+        if event.data is not None:
+            message.data.update(event.data)
         if event.command_id is not None:
             message.command_id = event.command_id
         if event.status is not None:

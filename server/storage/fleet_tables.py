@@ -80,6 +80,10 @@ class DeviceKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     # When a newer version replaced this one; the secret is still accepted for the grace period after.
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the device was first seen holding this secret (registration for version 1; the first
+    # message verified under it after a rotation). Until then the server keeps signing with the
+    # version the device has.
+    adopted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class DeviceGroup(SQLModel, table=True):

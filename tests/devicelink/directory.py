@@ -31,3 +31,7 @@ class FixedDirectory:
 
     async def active_and_previous(self, device_id: str) -> list[bytes]:
         return list(self.secrets) if device_id == self.device.device_id and not self.device.revoked else []
+
+    async def adopt(self, device_id: str, secret: bytes) -> bool:
+        """Fixed keys: the device's secrets never change here."""
+        return False

@@ -43,7 +43,11 @@ async def test_bootstrap_success_failures_replay_rotation_and_revocation(embedde
 
     ok = await link.http.get(path, headers=_headers(device_id, tenant, secret))
     assert ok.status_code == 200, ok.text
-    assert ok.json() == {"mqtt_endpoint": "mqtts://localhost:8883", "heartbeat_interval": 30}
+    assert ok.json() == {
+        "mqtt_endpoint": "mqtts://localhost:8883",
+        "heartbeat_interval": 30,
+        "server_public_key": link.app.link_signer.public_key_hex,  # firmware ignores other keys (§9.3)
+    }
     # A SoftAP-provisioned device signs with an empty tenant (§9.1); v1.0.6 says HxTP/3.0.
     softap = _headers(device_id, SOFTAP_TENANT, secret, version="HxTP/3.0")
     assert (await link.http.get(path, headers=softap)).status_code == 200

@@ -36,6 +36,9 @@ async def test_hxtp_py_hello_ack_and_signed_messages_both_ways(link: Link) -> No
     public_key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(SEED)).public_key().public_bytes_raw()
     device = await link.register(protocol="hxtp-3.1-ed25519", public_key=public_key.hex())
     device_id, tenant_id = device["device_id"], device["tenant_id"]
+    # The server's link key as a device setup reads it (README): the public route, the answer.
+    link_key = (await link.http.get("/api/v1/device/link-key")).json()["public_key"]
+    assert device["server_public_key"] == link_key
 
     parts = urlsplit(link.broker_url)
     transport = MqttTransport(parts.hostname or "127.0.0.1", parts.port or 1883, client_id=f"py-{device_id}")
@@ -45,7 +48,7 @@ async def test_hxtp_py_hello_ack_and_signed_messages_both_ways(link: Link) -> No
         device_id=device_id,
         private_key_hex=SEED,
         public_key_hex=public_key.hex(),
-        previous_public_key_hex=app.link_signer.public_key_hex,
+        previous_public_key_hex=link_key,
         client_id=str(uuid.uuid4()),
         transport=transport,
         max_message_age_sec=30,

@@ -27,6 +27,7 @@ async def test_bad_messages_are_rejected_and_counted(link: Link) -> None:
     state = device.topic("state")
     try:
         good = device.build("state", '{"on":true}')
+        good_sequence = device.sequence
         states = accepted("state")
         peer.publish(state, good)
         await eventually(lambda: accepted("state") > states)
@@ -41,10 +42,11 @@ async def test_bad_messages_are_rejected_and_counted(link: Link) -> None:
         # Signed by the device, but naming another device, or on the wrong channel.
         await _expect(peer, state, device.build("state", device_id="a" * 32), "TOPIC_MISMATCH")
         await _expect(peer, device.topic("telemetry"), device.build("state"), "TOPIC_MISMATCH")
-        # A sequence number at or below the last accepted one (the device's counter went backwards).
-        device.sequence -= 5
+        # A sequence number accepted before, re-signed with a fresh nonce (the counter went back).
+        resume = device.sequence
+        device.sequence = good_sequence - 1
         await _expect(peer, state, device.build("state"), ext.Reason.SEQUENCE_VIOLATION)
-        device.sequence += 10
+        device.sequence = resume + 10
         # Params edited after signing: the payload hash no longer matches the raw text.
         tampered = device.build("state", '{"level":1}').replace(b'{"level":1}', b'{"level":9}')
         await _expect(peer, state, tampered, ext.Reason.HASH_MISMATCH)

@@ -9,7 +9,7 @@ import contextlib
 import json
 
 import ext
-from server.domain.link.messages import events_channel
+from server.domain.events import events_channel
 from tests.devicelink.conftest import Link, accepted, eventually
 
 
@@ -23,8 +23,13 @@ async def test_command_ack_and_state_round_trip(link: Link) -> None:
             device.topic("hello"), device.build("hello", '{"device_type":"esp32","firmware_version":"1.2.0"}')
         )
         await eventually(lambda: accepted("hello") > hellos)
-        listed = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
-        assert listed.json()["firmware"] == "1.2.0" and listed.json()["active"] is True
+
+        async def listed() -> dict[str, object] | None:
+            # Counted when verified; recorded a moment later, and device reads are memoised for 1 s.
+            shown = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
+            return dict(shown.json()) if shown.json()["firmware"] == "1.2.0" else None
+
+        assert (await eventually(listed))["active"] is True
 
         assert app.outbound is not None
         sent = await app.outbound.send_command(device.device_id, "toggle", {"state": 1})

@@ -146,24 +146,26 @@ async def test_rotation_history_and_revocation(app: Application, client: Client)
     empty_json = {**client.headers(), "content-type": "application/json"}
     rotated = await client.http.post(f"/api/v1/device/{device_id}/rotate-secret", headers=empty_json)
     assert rotated.status_code == 200
-    assert set(rotated.json()) == {"device_id", "new_secret", "key_version"}
+    assert set(rotated.json()) == {"device_id", "new_secret", "key_version", "next_step"}
     assert rotated.json()["key_version"] == 2 and HEX64.match(rotated.json()["new_secret"])
     again = await client.call("POST", f"/devices/{device_id}/rotate-secret")
     assert again.json()["key_version"] == 3
 
     history = (await client.call("GET", f"/device/{device_id}/key-history")).json()
     assert history["current_version"] == 3
+    # No message from the device yet: it still holds version 1, which stays the signing key; 3 waits
+    # for the device, 2 was superseded before the device was seen using it.
     assert [(h["version"], h["status"], h["algorithm"]) for h in history["history"]] == [
-        (3, "active", "HMAC-SHA256"),
+        (3, "pending", "HMAC-SHA256"),
         (2, "grace", "HMAC-SHA256"),
-        (1, "grace", "HMAC-SHA256"),
+        (1, "active", "HMAC-SHA256"),
     ]
-    # The device link's port: current secret first, then those inside the grace period.
+    # The device link's port: the secret the device holds first, then the pending one, then grace.
     secrets = await app.device_keys.active_and_previous(device_id)
     assert [s.hex() for s in secrets] == [
+        first_secret,
         again.json()["new_secret"],
         rotated.json()["new_secret"],
-        first_secret,
     ]
     profile = await app.device_keys.profile(device_id)
     assert profile is not None and (profile.protocol, profile.tenant_id, profile.key_version) == (
@@ -181,7 +183,6 @@ async def test_rotation_history_and_revocation(app: Application, client: Client)
     refused = await client.call("POST", f"/devices/{device_id}/rotate-secret")
     assert refused.status_code == 403 and refused.json()["error"] == "Device is revoked"
     assert await app.device_keys.active_and_previous(device_id) == []
-    assert await app.device_keys.current_secret(device_id) is None
     assert {
         h["status"] for h in (await client.call("GET", f"/device/{device_id}/key-history")).json()["history"]
     } == {"revoked"}
@@ -231,6 +232,8 @@ async def test_grace_period_is_configurable(tmp_path: Path) -> None:
             new = (await http.post(f"/api/v1/devices/{device_id}/rotate-secret", headers=auth)).json()[
                 "new_secret"
             ]
+            # The grace period starts once the device is seen holding the new secret.
+            assert await app.device_keys.adopt(device_id, bytes.fromhex(new))
             history = (await http.get(f"/api/v1/device/{device_id}/key-history", headers=auth)).json()[
                 "history"
             ]

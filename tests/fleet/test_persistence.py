@@ -67,10 +67,11 @@ async def _round_trip(data_dir: Path, **env: str) -> None:
         device = await get(f"/devices/{device_id}")
         assert (device["device_type"], device["room_id"], device["key_version"]) == ("light", made["room"], 2)
         history = await get(f"/device/{device_id}/key-history")
-        assert [(h["version"], h["status"]) for h in history["history"]] == [(2, "active"), (1, "grace")]
+        # No device message yet: version 2 waits for the device, version 1 still signs.
+        assert [(h["version"], h["status"]) for h in history["history"]] == [(2, "pending"), (1, "active")]
         # The master key was kept: both sealed secrets still open.
         secrets = await second.device_keys.active_and_previous(device_id)
-        assert [s.hex() for s in secrets] == [made["new_secret"], made["device"]["device_secret"]]
+        assert [s.hex() for s in secrets] == [made["device"]["device_secret"], made["new_secret"]]
         group = (await get("/groups"))["groups"][0]
         assert (group["slug"], group["device_ids"], group["member_count"]) == ("salon-lights", [device_id], 1)
         versions = (await get(f"/devices/{device_id}/manifest/history"))["versions"]

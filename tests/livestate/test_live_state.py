@@ -68,10 +68,13 @@ async def test_ping_hello_and_heartbeats_on_a_live_stream(app: Application, path
         ack = json.loads(await sock.recv())
         assert ack["message_type"] == "hello_ack" and ack["version"] == "HxTP/3.1"
         assert ack["device_id"] == "sdk-1" and isinstance(ack["timestamp"], int)
-        # The stream is still up after the frames it ignored.
+        # The stream is still up after the frames it ignored; after its hello the client gets each
+        # event inside a signed HxTP envelope (what the SDKs validate), the event itself as params.
         await until_streaming(app.events, tenant, sock)
         await app.events.publish_state_update(tenant, "dev-9", {"on": True}, 5)
-        assert await next_event(sock) == {
+        envelope = await next_event(sock)
+        assert envelope["message_type"] == "state_update" and envelope["version"] == "HxTP/3.1"
+        assert envelope["params"] == {
             "type": "state_update",
             "device_id": "dev-9",
             "state": {"on": True},

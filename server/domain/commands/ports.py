@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from server.domain.events import EventBus
+
+__all__ = ["AuditTrail", "Dispatcher", "EventBus"]  # EventBus: the one class, named here for the gates
+
 
 class Dispatcher(Protocol):
     def ready(self) -> bool:
@@ -41,12 +45,4 @@ class AuditTrail(Protocol):
 
     async def append(self, event_type: str, **fields: Any) -> Any:
         """Appends one row (the arguments of `entry`) and returns once it is committed."""
-        ...
-
-
-class EventBus(Protocol):
-    async def publish_command_status(
-        self, tenant_id: str, device_id: str, command_id: str, status: str, error: str | None = None
-    ) -> bool:
-        """Announce a command's new status to the tenant's live clients; False when it could not."""
         ...

@@ -62,22 +62,33 @@ class Registration:
     room_id: str | None
 
 
+# What the rotation answer tells the operator (wire protocol §6: the firmware has no message that
+# delivers a secret, so the device keeps the old one until someone re-provisions it).
+ROTATION_NEXT_STEP = (
+    "Provision the device with new_secret (the firmware cannot receive it over MQTT). Until a message "
+    "from the device verifies under it, the server keeps signing with the previous secret and "
+    "accepts both; then it switches, records the adoption in the key history, and the previous "
+    "secret is accepted for the grace period only."
+)
+
+
 @dataclass(frozen=True)
 class KeyVersion:
     version: int
     created_at: datetime
     algorithm: str
-    status: str  # active | grace | retired | revoked
+    status: str  # pending | active | grace | retired | revoked
+    adopted_at: datetime | None = None
 
 
 def key_status(key: DeviceKey, device: Device, grace: timedelta, now: datetime) -> str:
+    """pending: issued, the device not yet seen using it; active: the secret the device holds (the
+    server signs with it); grace: replaced, still accepted; retired: no longer accepted."""
     if device.revoked:
         return "revoked"
-    if key.version == device.key_version:
-        return "active"
-    if key.retired_at is not None and now - key.retired_at <= grace:
-        return "grace"
-    return "retired"
+    if key.retired_at is not None:
+        return "grace" if now - key.retired_at <= grace else "retired"
+    return "active" if key.adopted_at is not None else "pending"
 
 
 class Devices:
@@ -103,7 +114,7 @@ class Devices:
         self._grace = grace
 
     def _view(self, device: Device) -> DeviceView:
-        active = not device.revoked and self._presence.is_active(device.id)
+        active = not device.revoked and self._presence.is_active(device.id, device.last_seen)
         status = "revoked" if device.revoked else ("online" if active else "offline")
         return DeviceView(
             device.id,
@@ -158,6 +169,7 @@ class Devices:
                     version=1,
                     algorithm=ALGORITHM,
                     sealed_secret=self._box.seal(secret, device_id, 1),
+                    adopted_at=utc_now(),  # the device is provisioned with what this answer carries
                 )
             )
             manifests.add_version(session, tenant_id, device_id, 1, manifests.default_manifest(kind))
@@ -221,23 +233,25 @@ class Devices:
             return await device_in_tenant(session, tenant_id, device_id)
 
     async def rotate(self, tenant_id: str, device_id: str) -> tuple[str, int]:
-        """A new secret and its key version; the previous one stays valid for the grace period."""
+        """A new secret and its key version, pending until the device is seen using it: the key the
+        device holds stays active (signing and verifying) until then. A pending key that a newer
+        rotation supersedes enters its grace period."""
         secret = new_device_secret()
         async with self._db.session() as session:
             device = await device_in_tenant(session, tenant_id, device_id)
             if device.revoked:
                 raise HxtpError(Code.DEVICE_REVOKED)
             now = utc_now()
-            current = (
-                await session.exec(
-                    select(DeviceKey).where(
-                        DeviceKey.device_id == device.id, DeviceKey.version == device.key_version
-                    )
+            pending = await session.exec(
+                select(DeviceKey).where(
+                    DeviceKey.device_id == device.id,
+                    col(DeviceKey.adopted_at).is_(None),
+                    col(DeviceKey.retired_at).is_(None),
                 )
-            ).first()
-            if current is not None:
-                current.retired_at = now
-                session.add(current)
+            )
+            for superseded in pending:
+                superseded.retired_at = now
+                session.add(superseded)
             version = device.key_version + 1
             session.add(
                 DeviceKey(
@@ -271,7 +285,11 @@ class Devices:
             now = utc_now()
             history = [
                 KeyVersion(
-                    key.version, key.created_at, key.algorithm, key_status(key, device, self._grace, now)
+                    key.version,
+                    key.created_at,
+                    key.algorithm,
+                    key_status(key, device, self._grace, now),
+                    key.adopted_at,
                 )
                 for key in keys
             ]

@@ -37,6 +37,7 @@ _NONCE_MAX = 64
 class BootstrapAnswer:
     mqtt_endpoint: str
     heartbeat_interval: int
+    server_public_key: str = ""  # the server's Ed25519 link key (hex), for hxtp-3.1-ed25519 devices
 
 
 def wall_clock_ms() -> int:
@@ -99,10 +100,12 @@ class Bootstrap:
         for tenant in dict.fromkeys((tenant_id, "")):  # the device's tenant, then none (SoftAP)
             text = ext.signing_string_bootstrap(version, device_id, tenant, timestamp, message_id, nonce)
             try:
-                ext.verify_hmac(text, signature, keys)
+                index = ext.verify_hmac(text, signature, keys)
             except HxtpRejection as rejection:
                 failure = rejection
                 continue
+            if index > 0:  # signed with a rotated-in secret: the device holds it now
+                await self._directory.adopt(device_id, secrets[index])
             return nonce
         assert failure is not None
         raise failure

@@ -4,10 +4,14 @@ The device link (MQTT bridge, bootstrap route) never reads the fleet tables itse
 
 - `profile(device_id)`: the device's tenant, type, wire profile, Ed25519 public key (if any), current
   key version and whether it is revoked; None for an unknown device.
-- `active_and_previous(device_id)`: the raw 32-byte secrets that verify the device's messages, the
-  current one first, then earlier versions still inside the rotation grace period; empty for a
+- `active_and_previous(device_id)`: the raw 32-byte secrets that verify the device's messages: the
+  one the device holds first (what commands are signed with), then a rotated-in secret the device
+  was not yet seen using, then earlier versions still inside the rotation grace period; empty for a
   revoked or unknown device, so its messages and bootstrap are refused.
-- `current_secret(device_id)`: the secret to sign commands with; None for a revoked or unknown device.
+- `adopt(device_id, secret)`: a message verified under `secret`; when that is a pending
+  (rotated-in) version, the device holds it now: it becomes the signing key, the adoption is
+  recorded in the key history (`adopted_at`) and the older versions start their grace period
+  (wire protocol §6: sign with the secret the device actually has).
 
 Opening a secret raises `SecretUnreadable` when HXTP_SECRET_KEY is not the key that sealed it (a
 misconfigured replica): that is an operator error to surface, not a device to treat as unknown.
@@ -15,6 +19,7 @@ misconfigured replica): that is an operator error to surface, not a device to tr
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +31,8 @@ from server.domain.memo import DEVICE_KEYS, MemoHub, TtlMemo
 from server.storage.database import Database
 from server.storage.fleet_tables import Device, DeviceKey
 from server.storage.types import utc_now
+
+_VERIFYING = ("active", "pending", "grace")  # key statuses that verify, in the order they are tried
 
 
 @dataclass(frozen=True)
@@ -74,18 +81,50 @@ class DeviceKeys:
             profile = _profile(device)
             if device.revoked:
                 return profile, []
-            keys = await session.exec(
-                select(DeviceKey)
-                .where(DeviceKey.device_id == device_id)
-                .order_by(col(DeviceKey.version).desc())
+            keys = list(
+                await session.exec(
+                    select(DeviceKey)
+                    .where(DeviceKey.device_id == device_id)
+                    .order_by(col(DeviceKey.version).desc())
+                )
             )
             now = utc_now()
-            usable = [key for key in keys if key_status(key, device, self._grace, now) in ("active", "grace")]
+            statuses = {key.version: key_status(key, device, self._grace, now) for key in keys}
+            usable = [key for key in keys if statuses[key.version] in _VERIFYING]
+        usable.sort(key=lambda key: _VERIFYING.index(statuses[key.version]))  # stable: newest first within
         return profile, [self._box.open(key.sealed_secret, device_id, key.version) for key in usable]
 
-    async def current_secret(self, device_id: str) -> bytes | None:
-        secrets = await self.active_and_previous(device_id)
-        return secrets[0] if secrets else None
+    async def adopt(self, device_id: str, secret: bytes) -> bool:
+        """True when `secret` was a pending version and is the device's key from now on."""
+        async with self._db.session() as session:
+            keys = list(
+                await session.exec(
+                    select(DeviceKey).where(
+                        DeviceKey.device_id == device_id,
+                        col(DeviceKey.retired_at).is_(None),
+                    )
+                )
+            )
+            adopted = next(
+                (
+                    key
+                    for key in keys
+                    if key.adopted_at is None
+                    and hmac.compare_digest(self._box.open(key.sealed_secret, device_id, key.version), secret)
+                ),
+                None,
+            )
+            if adopted is None:
+                return False
+            now = utc_now()
+            adopted.adopted_at = now
+            session.add(adopted)
+            for older in keys:
+                if older.version < adopted.version:
+                    older.retired_at = now
+                    session.add(older)
+            await session.commit()
+        return True
 
 
 class RecentDeviceKeys:
@@ -98,7 +137,7 @@ class RecentDeviceKeys:
 
     def __init__(self, keys: DeviceKeys, memos: MemoHub | None = None) -> None:
         self._keys = keys
-        hub = memos if memos is not None else MemoHub()
+        hub = self._hub = memos if memos is not None else MemoHub()
         # Profile and secrets together: one read of the device per refresh, not one for each.
         self._facts: TtlMemo[str, tuple[DeviceProfile | None, list[bytes]]] = hub.memo(DEVICE_KEYS)
 
@@ -110,3 +149,9 @@ class RecentDeviceKeys:
 
     async def active_and_previous(self, device_id: str) -> list[bytes]:
         return (await self._read(device_id))[1]
+
+    async def adopt(self, device_id: str, secret: bytes) -> bool:
+        adopted = await self._keys.adopt(device_id, secret)
+        if adopted:  # every replica signs with the adopted secret from now on
+            await self._hub.forget((DEVICE_KEYS, device_id))
+        return adopted

@@ -8,11 +8,12 @@ payload hash, sequence and signature passed, and whose topic ids equal the envel
   `touch_interval` seconds per device, so a chatty device does not turn into a database write per
   message) and Presence sees the device;
 - `hello`: firmware version and the wire profile the message was verified with are recorded;
-- `state`: the latest state is cached and a `state_update` event is published on the tenant's
-  channel `hxtp:events:<tenant_id>` (what /ws/state relays);
+- `state`: the latest state is cached and a `state_update` event goes out on the EventBus (what
+  /ws/state relays);
 - `telemetry`: appended to a bounded per-device list in the cache (newest `telemetry_keep` entries,
-  kept `telemetry_ttl` seconds after the last one) and published as a `telemetry` event;
-- `ack`: the command's outcome goes to the CommandOutcomes port, correlated on params.ref_message_id;
+  kept `telemetry_ttl` seconds after the last one) and a `telemetry` event with its data goes out;
+- `ack`: the command's outcome goes to `record_ack` (the command acks), correlated on
+  params.ref_message_id;
 - `heartbeat`: `last_heartbeat` moves.
 """
 
@@ -27,8 +28,9 @@ from datetime import datetime
 from typing import Any
 
 from server.cache.base import Cache
+from server.domain.clock import epoch_ms
+from server.domain.events import EventBus
 from server.domain.fleet.presence import Presence
-from server.domain.link.ports import CommandOutcomes
 from server.domain.link.variants import LinkVariants
 from server.domain.memo import DEVICE_KEYS, MemoHub
 from server.storage.database import Database
@@ -38,6 +40,10 @@ from server.storage.types import utc_now
 log = logging.getLogger(__name__)
 
 _FIRMWARE_MAX = 64  # the fleet table's column width
+
+# A verified cmd_ack: (device_id, ref_message_id, ok, error text or None). Must ignore an ack for an
+# unknown command rather than raise.
+RecordAck = Callable[[str, str, bool, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,6 @@ class DeviceMessage:
     variant: str = ""  # the ext signing variant the signature verified under ("" = not known)
 
 
-def events_channel(tenant_id: str) -> str:
-    return f"hxtp:events:{tenant_id}"
-
-
 def state_key(device_id: str) -> str:
     return f"hxtp:state:{device_id}"
 
@@ -63,17 +65,14 @@ def telemetry_key(device_id: str) -> str:
     return f"hxtp:telemetry:{device_id}"
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class DeviceMessages:
     def __init__(
         self,
         database: Database,
         cache: Cache,
         presence: Presence,
-        outcomes: CommandOutcomes,
+        events: EventBus,
+        record_ack: RecordAck,
         *,
         telemetry_keep: int = 100,
         telemetry_ttl: float = 86400.0,
@@ -85,7 +84,8 @@ class DeviceMessages:
         self._memos = memos if memos is not None else MemoHub()
         self._cache = cache
         self._presence = presence
-        self._outcomes = outcomes
+        self._events = events
+        self._record_ack = record_ack
         self._telemetry_keep = telemetry_keep
         self._telemetry_ttl = telemetry_ttl
         self._touch_interval = touch_interval
@@ -117,9 +117,16 @@ class DeviceMessages:
         record = json.loads(raw)
         return record["state"], record["updated_at"]
 
-    async def telemetry(self, device_id: str) -> list[dict[str, Any]]:
+    async def telemetry(
+        self, device_id: str, limit: int | None = None, since_ms: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Kept samples, newest first: `{"data", "timestamp" (the device's), "received_at"}`; at most
+        `limit`, only those received after `since_ms` (epoch ms)."""
         raw = await self._cache.get(telemetry_key(device_id))
-        return [] if raw is None else list(json.loads(raw))
+        samples = [] if raw is None else list(reversed(json.loads(raw)))
+        if since_ms is not None:
+            samples = [s for s in samples if s["received_at"] > since_ms]
+        return samples if limit is None else samples[:limit]
 
     # -- per message type --------------------------------------------------------------------
 
@@ -132,34 +139,24 @@ class DeviceMessages:
         )
 
     async def _state(self, message: DeviceMessage) -> None:
-        now = _now_ms()
+        now = epoch_ms()
         record = {"state": message.params, "updated_at": now}
         await self._cache.set(state_key(message.device_id), json.dumps(record).encode())
-        await self._publish(
-            message,
-            {
-                "type": "state_update",
-                "device_id": message.device_id,
-                "state": message.params,
-                "timestamp": now,
-            },
-        )
+        await self._events.publish_state_update(message.tenant_id, message.device_id, message.params, now)
         await self._touch(message.device_id)
 
     async def _telemetry(self, message: DeviceMessage) -> None:
-        now = _now_ms()
+        now = epoch_ms()
         entry = {"data": message.params, "timestamp": message.timestamp_ms, "received_at": now}
         # Read-modify-write: two replicas appending at the same instant may drop one sample, which
         # telemetry tolerates; what must hold is the bound on what is kept.
-        kept = await self.telemetry(message.device_id)
+        raw = await self._cache.get(telemetry_key(message.device_id))
+        kept = [] if raw is None else list(json.loads(raw))
         kept = [*kept[max(0, len(kept) - self._telemetry_keep + 1) :], entry]
         await self._cache.set(
             telemetry_key(message.device_id), json.dumps(kept).encode(), self._telemetry_ttl
         )
-        await self._publish(
-            message,
-            {"type": "telemetry", "device_id": message.device_id, "data": message.params, "timestamp": now},
-        )
+        await self._events.publish_telemetry(message.tenant_id, message.device_id, message.params, now)
         await self._touch(message.device_id)
 
     async def _ack(self, message: DeviceMessage) -> None:
@@ -167,7 +164,7 @@ class DeviceMessages:
         status = message.params.get("ack_status")
         error = message.params.get("error")
         if isinstance(ref, str) and ref:
-            await self._outcomes.record_ack(
+            await self._record_ack(
                 message.device_id, ref, status == "executed", error if isinstance(error, str) else None
             )
         else:
@@ -179,9 +176,6 @@ class DeviceMessages:
         await self._update(message.device_id, last_heartbeat=now)
 
     # -- storage -----------------------------------------------------------------------------
-
-    async def _publish(self, message: DeviceMessage, event: dict[str, Any]) -> None:
-        await self._cache.publish(events_channel(message.tenant_id), json.dumps(event).encode())
 
     async def _touch(self, device_id: str) -> None:
         last = self._touched.get(device_id)

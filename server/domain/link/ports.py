@@ -1,13 +1,13 @@
 """Ports between the device link and the rest of the server, and who implements them.
 
-The device link (server.devicelink) and the device-link business rules (device_messages, bootstrap,
+The device link (server.devicelink) and the device-link business rules (messages, bootstrap,
 broker_access) depend only on these Protocols:
 
-- `LinkDirectory`: who a device is and which keys verify it. Implemented by the fleet module's
-  `server.domain.link.keys.DeviceKeys` (issue 4); nothing here reads the fleet's key tables.
-- `CommandOutcomes`: what a device's `cmd_ack` means for the command it answers. The command engine
-  (issue 6) implements it over its command table; `server.domain.link.outcomes.CachedOutcomes` is the
-  default until then, and the tests' implementation.
+- `LinkDirectory`: who a device is and which keys verify it. Implemented by
+  `server.domain.link.keys.DeviceKeys`; nothing here reads the fleet's key tables.
+
+What a verified `cmd_ack` means is `server.domain.commands.acks.CommandAcks.record_ack`, handed to
+the device messages as a callable.
 """
 
 from __future__ import annotations
@@ -40,14 +40,12 @@ class LinkDirectory(Protocol):
         ...
 
     async def active_and_previous(self, device_id: str) -> list[bytes]:
-        """Raw 32-byte secrets, current first, then those still in their rotation grace period;
-        empty for an unknown or revoked device."""
+        """Raw 32-byte secrets: the one the device holds first (commands are signed with it), then a
+        rotated-in one not yet seen in use, then those in their rotation grace period; empty for an
+        unknown or revoked device."""
         ...
 
-
-class CommandOutcomes(Protocol):
-    async def record_ack(self, device_id: str, ref_message_id: str, ok: bool, error: str | None) -> None:
-        """A verified `cmd_ack` from `device_id` for the command whose message_id is `ref_message_id`:
-        ok=True for `ack_status:"executed"`, else failed with the device's error text (may be None).
-        Called once per accepted ack; an ack for an unknown command must be ignored, not raised."""
+    async def adopt(self, device_id: str, secret: bytes) -> bool:
+        """A device message verified under `secret`, which is not the first of active_and_previous:
+        True when it was a rotated-in secret, which is then the device's (and the signing) key."""
         ...
