@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 
 from gateway import http_metadata, metrics
-from gateway.binding import BodyTooLarge, RequestBinder, parse_json_body
+from gateway.binding import JSON_LIMIT, BodyTooLarge, RequestBinder, parse_json_body
 from gateway.codec import BindError, codec_for
 from gateway.descriptors import API_PREFIX, MethodInfo, load_methods
 from gateway.errors import ErrorResponse, error_response, failure_response
@@ -34,14 +34,28 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 log = logging.getLogger("hxtp.gateway")
 
 MAX_UPLOAD = 32 << 20  # bytes of a multipart upload (firmware images)
+# What a body route reads as JSON: no content type at all (bare clients) or a JSON media type.
+_JSON_MEDIA_TYPES = ("application/json", "text/json")
 OPENAPI_PATH = API_PREFIX + "/openapi.json"
 _STATIC_HEADERS = [(b"x-api-version", b"1"), (b"x-protocol-version", b"HxTP/3.0")]
 _JSON = (b"content-type", b"application/json")
 
 
+class ClientGone(Exception):
+    """The client disconnected before its request body was complete: there is no one to answer."""
+
+
 class Gateway:
-    def __init__(self, transport: Transport, methods: list[MethodInfo] | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        methods: list[MethodInfo] | None = None,
+        json_limit: int = JSON_LIMIT,
+        upload_limit: int = MAX_UPLOAD,
+    ) -> None:
         self.transport = transport
+        self.json_limit = json_limit
+        self.upload_limit = upload_limit
         self.router = Router(methods if methods is not None else load_methods())
         self._binders = {id(route): RequestBinder(route) for route in self.router.routes}
         for route in self.router.routes:  # compile every codec now, not on the first request
@@ -70,7 +84,12 @@ class Gateway:
         if path == OPENAPI_PATH and method == "GET":
             status, body, content_type, extra = 200, self._openapi, b"application/json", []
         elif isinstance(match, Match):
-            status, body, content_type, extra = await self._call(match, scope, receive, headers, request_id)
+            try:
+                status, body, content_type, extra = await self._call(
+                    match, scope, receive, headers, request_id
+                )
+            except ClientGone:
+                return
         elif isinstance(match, MethodMismatch):
             status, body, content_type, extra = _error(
                 error_response("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}")
@@ -98,6 +117,9 @@ class Gateway:
         if route.websocket:
             return _error(error_response("BAD_REQUEST", "This route is a WebSocket: send an upgrade request"))
         binder = self._binders[id(route)]
+        refusal = self._refuse_body_up_front(binder, headers)
+        if refusal is not None:
+            return _error(refusal)
         try:
             message = await self._bind(binder, match, scope, receive, headers)
         except BindError as error:
@@ -132,6 +154,27 @@ class Gateway:
         body = orjson.dumps(codec_for(result.response.DESCRIPTOR).encode(result.response))
         return status, body, b"application/json", extra
 
+    def _refuse_body_up_front(self, binder: RequestBinder, headers: dict[str, str]) -> ErrorResponse | None:
+        """415 and 413 from the headers alone, before a byte of the body is read."""
+        declared = headers.get("content-length")
+        if declared is not None and not declared.isdigit():
+            return error_response("BAD_REQUEST", "Content-Length is not a number of bytes")
+        length = int(declared) if declared is not None else None
+        if not binder.route.body or length == 0 or (length is None and "transfer-encoding" not in headers):
+            return None  # no body to read: an empty one is `{}` whatever its type says
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        limit = self.json_limit
+        if media_type == "multipart/form-data":
+            limit = self.upload_limit
+        elif media_type and media_type not in _JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+            return error_response(
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"Content-Type {media_type[:100]} is not accepted: send application/json",
+            )
+        if length is not None and length > limit:
+            return error_response("PAYLOAD_TOO_LARGE", f"request bodies are limited to {limit} bytes")
+        return None
+
     async def _bind(
         self, binder: RequestBinder, match: Match, scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> Message:
@@ -140,9 +183,10 @@ class Gateway:
         if binder.route.body:
             content_type = headers.get("content-type", "")
             if content_type.startswith("multipart/form-data"):
-                binder.bind_form(message, await _read_form(scope, receive))
+                binder.bind_form(message, await _read_form(scope, receive, self.upload_limit))
             else:
-                binder.bind_body(message, parse_json_body(await _read_body(receive, MAX_UPLOAD)))
+                raw = await _read_body(receive, self.json_limit)
+                binder.bind_body(message, parse_json_body(raw, self.json_limit))
         binder.bind_path(message, match.params)
         return message
 
@@ -220,6 +264,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         event = await receive()
+        if event["type"] == "http.disconnect":
+            raise ClientGone
         chunk = event.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -229,11 +275,11 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _read_form(scope: Scope, receive: Receive) -> list[tuple[str, str | bytes]]:
+async def _read_form(scope: Scope, receive: Receive, limit: int) -> list[tuple[str, str | bytes]]:
     request = Request(scope, receive)
     fields: list[tuple[str, str | bytes]] = []
     try:
-        async with request.form(max_part_size=MAX_UPLOAD) as form:
+        async with request.form(max_part_size=limit) as form:
             for key, value in form.multi_items():
                 fields.append((key, value if isinstance(value, str) else await value.read()))
     except Exception as error:  # starlette raises its own errors for malformed multipart bodies
