@@ -23,6 +23,7 @@ from gateway.app import Gateway
 from gateway.transport import InProcessTransport, RemoteTransport, Transport
 from server.cache import create_cache
 from server.cache.base import Cache
+from server.cache.outage import cache_unreachable
 from server.config import Settings
 from server.devicelink.bridge import DeviceBridge
 from server.devicelink.broker import EmbeddedBroker
@@ -59,6 +60,7 @@ from server.domain.link.messages import DeviceMessages
 from server.domain.link.outcomes import CachedOutcomes
 from server.domain.link.replay import ReplayGuard
 from server.domain.link.sequence import OutboundSequence
+from server.domain.outages import Outages
 from server.domain.resources import FoundBy
 from server.keyfiles import load_or_create_secret
 from server.rpc.auth import AuthServicer
@@ -78,8 +80,11 @@ from server.rpc.registry import Endpoint, build_endpoints, generic_handlers
 from server.rpc.state_stream import StateStreamServicer
 from server.rpc.system import SystemServicer
 from server.rpc.tenant import TenantServicer
+from server.rpc.text_guard import TextGuard
+from server.storage.bounds import text_bounds
 from server.storage.database import Database
 from server.storage.migrate import run_migrations_async
+from server.storage.outage import database_unreachable
 
 log = logging.getLogger("hxtp.app")
 
@@ -131,6 +136,13 @@ class Application:
                 "protocol_ready": self._protocol_ready,
             },
             timeout=settings.health_timeout,
+        )
+        self.outages = Outages(
+            {"database": database_unreachable, "redis": cache_unreachable},
+            {
+                "database": lambda: self.database.ping(settings.health_timeout),
+                "redis": lambda: self.cache.ping(settings.health_timeout),
+            },
         )
         # Fleet: device secrets sealed under the master key; releases signed with the server's Ed25519 key.
         secret_box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir / "secret_key"))
@@ -184,7 +196,13 @@ class Application:
                     )
                 ),
             },
-            Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter),
+            Chain(
+                kit.authenticator,
+                devices=FoundBy(self.devices.get),
+                limiter=kit.limiter,
+                outages=self.outages,
+                text_guard=TextGuard(text_bounds()),
+            ),
         )
         self.gateway = Gateway(self._transport())
         self.ports = Ports(http=0, grpc=0)
@@ -344,6 +362,7 @@ class Application:
             await self.mqtt.stop()
         if self.broker is not None:
             await self.broker.stop()
+        await self.outages.close()
         await self.identity.close()
         await self.events.close()
         await self.cache.close()

@@ -26,10 +26,12 @@ from server.domain.identity.principal import Credential, Principal, Role
 from server.domain.identity.quota import defer_quota
 from server.domain.identity.rate_limits import RateLimiter, limit_for
 from server.domain.identity.sessions import MUTATING_METHODS, csrf_matches
+from server.domain.outages import Outages
 from server.domain.resources import DeviceDirectory, NoDevices
 from server.errors import Code, HxtpError
 from server.rpc import call_context
 from server.rpc.http_metadata import HTTP_HEADER_PREFIX, HTTP_METHOD, REQUEST_ID
+from server.rpc.text_guard import TextGuard
 
 log = logging.getLogger("hxtp.rpc")
 
@@ -73,10 +75,14 @@ class Chain:
         authenticator: Authenticator,
         devices: DeviceDirectory | None = None,
         limiter: RateLimiter | None = None,
+        outages: Outages | None = None,
+        text_guard: TextGuard | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._devices: DeviceDirectory = devices if devices is not None else NoDevices()
         self._limiter = limiter
+        self._outages = outages if outages is not None else Outages({}, {})
+        self._text_guard = text_guard if text_guard is not None else TextGuard({})
 
     async def _admit(
         self, policy: Any, metadata: dict[str, str], request: Any, headers: Headers
@@ -85,10 +91,12 @@ class Chain:
         defer_quota(None)
         if policy.auth != options_pb2.AUTH_MODE_UNSPECIFIED:
             principal = await self._authenticator.authenticate_optional(metadata)
+            self._text_guard.check(request)
             if principal is not None:
                 await self._limit(policy, principal, headers)
             return principal
         principal = await self._authenticator.authenticate(metadata)
+        self._text_guard.check(request)  # before any lookup or servicer sees the request's text
         if principal.credential == Credential.SESSION and metadata.get(HTTP_METHOD, "") in MUTATING_METHODS:
             if not csrf_matches(principal, metadata.get("x-csrf-token", "")):
                 raise HxtpError(Code.FORBIDDEN, "Missing or invalid X-CSRF-Token (GET /auth/csrf)")
@@ -117,7 +125,17 @@ class Chain:
     async def _limit(self, policy: Any, principal: Principal, headers: Headers) -> None:
         if self._limiter is None or policy.rate_limit_exempt or principal.tenant_id is None:
             return
-        decision = await self._limiter.hit(principal.tenant_id, limit_for(principal.tier))
+        try:
+            decision = await self._limiter.hit(principal.tenant_id, limit_for(principal.tier))
+        except Exception as error:
+            # Fail open: the tenant quota is fairness between authenticated tenants, not a safety
+            # rule, and refusing every call while Redis is away would take down routes that only need
+            # the database. Per-device command limits live on the command path and fail closed there.
+            dependency = self._outages.dependency_of(error)
+            if dependency is None:
+                raise
+            self._outages.went_down(dependency, error)
+            return
         headers.extend((HTTP_HEADER_PREFIX + name, value) for name, value in decision.headers().items())
         if not decision.allowed:
             raise HxtpError(
@@ -148,10 +166,10 @@ class Chain:
                 await _abort(context, error, headers)
             except grpc.aio.AbortError:
                 raise
-            except Exception:
-                log.exception("unhandled error in %s (request %s)", name, call_context.request_id.get())
-                counters.done(grpc.StatusCode.INTERNAL, started)
-                await _abort(context, HxtpError(Code.INTERNAL_ERROR), headers)
+            except Exception as error:
+                translated = self._translate(name, error)
+                counters.done(translated.spec.grpc_status, started)
+                await _abort(context, translated, headers)
             if headers:
                 context.set_trailing_metadata((*tuple(context.trailing_metadata() or ()), *headers))
             counters.done(grpc.StatusCode.OK, started)
@@ -175,9 +193,23 @@ class Chain:
             except HxtpError as error:
                 counters.done(error.spec.grpc_status, started)
                 await _abort(context, error, headers)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:
+                translated = self._translate(name, error)
+                counters.done(translated.spec.grpc_status, started)
+                await _abort(context, translated, headers)
             counters.done(grpc.StatusCode.OK, started)
 
         return call
+
+    def _translate(self, name: str, error: Exception) -> HxtpError:
+        """An unexpected exception as the client sees it: 503 for a dependency outage, else a logged 500."""
+        unavailable = self._outages.unavailable(error)
+        if unavailable is not None:
+            return unavailable
+        log.error("unhandled error in %s (request %s)", name, call_context.request_id.get(), exc_info=error)
+        return HxtpError(Code.INTERNAL_ERROR)
 
 
 class _Counters:
