@@ -24,3 +24,9 @@ def text_bounds() -> Bounds:
                 shortest, longest = bounds.get(name, (length, length))
                 bounds[name] = (min(shortest, length), max(longest, length))
     return bounds
+
+
+def length_of(model: type, column: str) -> int:
+    """The bound of one column (`length_of(ApiKey, "name")`), for the domain's own validators."""
+    table = model.__table__  # type: ignore[attr-defined]
+    return int(table.columns[column].type.length)
