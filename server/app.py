@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.app import Gateway
+from gateway.connections import ConnectionLimits, reserve_descriptors, uvicorn_options
 from gateway.transport import InProcessTransport, RemoteTransport, Transport
 from server.cache import create_cache
 from server.cache.base import Cache
@@ -204,7 +205,11 @@ class Application:
                 text_guard=TextGuard(text_bounds()),
             ),
         )
-        self.gateway = Gateway(self._transport())
+        # Multipart uploads carry one firmware image plus the form's few text parts.
+        upload_limit = settings.firmware_max_bytes + (64 << 10)
+        self.gateway = Gateway(
+            self._transport(), json_limit=settings.http_max_body_bytes, upload_limit=upload_limit
+        )
         self.ports = Ports(http=0, grpc=0)
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server: uvicorn.Server | None = None
@@ -332,6 +337,14 @@ class Application:
         self._grpc_server = server
 
     async def _start_http(self) -> None:
+        limits = ConnectionLimits(
+            max_connections=self.settings.http_max_connections,
+            keep_alive=self.settings.http_keep_alive_seconds,
+            header_timeout=self.settings.http_header_timeout_seconds,
+            body_timeout=self.settings.http_body_timeout_seconds,
+            max_header_bytes=self.settings.http_max_header_bytes,
+        )
+        reserve_descriptors(limits)
         config = uvicorn.Config(
             self.gateway,
             host=self.settings.http_host,
@@ -340,6 +353,7 @@ class Application:
             log_level=self.settings.log_level,
             access_log=False,
             ws="websockets-sansio",
+            **uvicorn_options(limits),
         )
         self._http_server = uvicorn.Server(config)
         self._http_server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
