@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.app import Gateway
 from gateway.connections import ConnectionLimits, reserve_descriptors, uvicorn_options
 from gateway.transport import InProcessTransport, RemoteTransport, Transport
+from server import redaction
 from server.cache import create_cache
 from server.cache.base import Cache
 from server.cache.outage import cache_unreachable
@@ -283,6 +284,7 @@ class Application:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        redaction.install()  # before the first request can log a URL with a token in it
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await run_migrations_async(self.settings.database_url)
         if self.broker is not None:
