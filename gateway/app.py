@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from google.protobuf.message import Message
@@ -25,7 +26,7 @@ from gateway.errors import ErrorResponse, error_response, failure_response
 from gateway.openapi import build_openapi
 from gateway.routes import Match, MethodMismatch, Router
 from gateway.transport import Metadata, RpcFailure, Transport
-from gateway.websocket import serve_websocket
+from gateway.websocket import refuse_handshake, serve_websocket
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -38,6 +39,14 @@ MAX_UPLOAD = 32 << 20  # bytes of a multipart upload (firmware images)
 _JSON_MEDIA_TYPES = ("application/json", "text/json")
 OPENAPI_PATH = API_PREFIX + "/openapi.json"
 _STATIC_HEADERS = [(b"x-api-version", b"1"), (b"x-protocol-version", b"HxTP/3.0")]
+# On every answer unless the servicer set its own: no type sniffing, no URL (which may carry a CLI
+# code) in Referer, and no caching anywhere of answers that carry secrets, tokens or tenant data.
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+SESSION_COOKIE = "hxtp_session="
 _JSON = (b"content-type", b"application/json")
 
 
@@ -99,11 +108,13 @@ class Gateway:
             status, body, content_type, extra = _error(
                 error_response("NOT_FOUND", f"No route for {method} {path}")
             )
+        own = {name for name, _ in extra}
         response_headers = [
             (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", request_id.encode()),
             *_STATIC_HEADERS,
+            *(header for header in _SECURITY_HEADERS if header[0] not in own),
             *extra,
         ]
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -211,6 +222,14 @@ class Gateway:
         if "authorization" not in headers and query_token:
             # Browsers cannot set headers on a WebSocket: the query token is the credential.
             headers["authorization"] = f"Bearer {query_token}"
+        if _rides_the_session_cookie(headers) and not _same_origin(headers):
+            # Browsers send the cookie with a WebSocket opened by any page (CSWSH): only our own
+            # pages may use it; other origins must present a token.
+            refusal = error_response(
+                "FORBIDDEN", "Cross-origin WebSocket with a session cookie: send a token"
+            )
+            await refuse_handshake(receive, send, refusal)
+            return
         metadata = _metadata(headers, request_id, scope)
         await serve_websocket(self.transport, match.route.method, message, metadata, receive, send)
 
@@ -223,6 +242,21 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif event["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _rides_the_session_cookie(headers: dict[str, str]) -> bool:
+    return (
+        "authorization" not in headers
+        and "x-api-key" not in headers
+        and SESSION_COOKIE in headers.get("cookie", "")
+    )
+
+
+def _same_origin(headers: dict[str, str]) -> bool:
+    origin = headers.get("origin")
+    if origin is None:
+        return True  # not a browser: it holds the cookie itself, nobody rides on it
+    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
 def _header_map(scope: Scope) -> dict[str, str]:

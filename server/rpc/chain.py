@@ -188,6 +188,9 @@ class Chain:
             headers: Headers = []
             try:
                 call_context.set_principal(await self._admit(policy, metadata, request, headers))
+                # Tells the client it is admitted before the first item, which may be long in coming: a
+                # WebSocket is accepted only then, so a refusal (429 above all) is answered at the handshake.
+                await context.send_initial_metadata(())
                 async for item in handler(request, context):
                     yield item
             except HxtpError as error:

@@ -43,9 +43,15 @@ class ScriptedTransport:
         return UnaryResult(result, ())
 
     async def stream(
-        self, method: MethodInfo, request: Message, metadata: Metadata
+        self,
+        method: MethodInfo,
+        request: Message,
+        metadata: Metadata,
+        on_admitted: Callable[[], None] | None = None,
     ) -> AsyncIterator[Message]:
         self.calls.append(Call(method.full_name, request, dict(metadata)))
+        if on_admitted is not None:
+            on_admitted()
         async for message in self.streams[method.name](request, metadata):
             yield message
 
