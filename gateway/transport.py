@@ -21,6 +21,8 @@ from gateway.descriptors import MethodInfo
 from hxtp.cloud.v1 import errors_pb2
 
 Metadata = tuple[tuple[str, str | bytes], ...]
+# Called once the server's chain has let a streaming call in (see Transport.stream).
+Admitted = Callable[[], None] | None
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
@@ -47,11 +49,7 @@ class Transport(Protocol):
     async def unary(self, method: MethodInfo, request: Message, metadata: Metadata) -> UnaryResult: ...
 
     def stream(
-        self,
-        method: MethodInfo,
-        request: Message,
-        metadata: Metadata,
-        on_admitted: Callable[[], None] | None = None,
+        self, method: MethodInfo, request: Message, metadata: Metadata, on_admitted: Admitted = None
     ) -> AsyncIterator[Message]:
         """The streamed messages; `on_admitted` is called once the server's chain has let the call in
         (its initial metadata), before any message, so a refusal can be told from a quiet stream."""
@@ -89,9 +87,7 @@ class LocalAbort(grpc.aio.AbortError):
 class LocalContext:
     """The part of grpc.aio.ServicerContext that our handlers use, for in-process calls."""
 
-    def __init__(
-        self, metadata: Metadata, peer: str = "gateway", on_admitted: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, metadata: Metadata, peer: str = "gateway", on_admitted: Admitted = None) -> None:
         self._metadata = metadata
         self._on_admitted = on_admitted
         self._peer = peer
@@ -174,11 +170,7 @@ class InProcessTransport:
         return UnaryResult(response, context.trailing_metadata())
 
     async def stream(
-        self,
-        method: MethodInfo,
-        request: Message,
-        metadata: Metadata,
-        on_admitted: Callable[[], None] | None = None,
+        self, method: MethodInfo, request: Message, metadata: Metadata, on_admitted: Admitted = None
     ) -> AsyncIterator[Message]:
         context = LocalContext(metadata, on_admitted=on_admitted)
         try:
@@ -229,11 +221,7 @@ class RemoteTransport:
         return UnaryResult(response, tuple(trailing or ()))
 
     async def stream(
-        self,
-        method: MethodInfo,
-        request: Message,
-        metadata: Metadata,
-        on_admitted: Callable[[], None] | None = None,
+        self, method: MethodInfo, request: Message, metadata: Metadata, on_admitted: Admitted = None
     ) -> AsyncIterator[Message]:
         stub = self._callable(method, self._streams, self._channel.unary_stream)
         call = stub(request, metadata=metadata)

@@ -161,15 +161,10 @@ class Chain:
             try:
                 call_context.set_principal(await self._admit(policy, metadata, request, headers))
                 response = await handler(request, context)
-            except HxtpError as error:
-                counters.done(error.spec.grpc_status, started)
-                await _abort(context, error, headers)
             except grpc.aio.AbortError:
                 raise
             except Exception as error:
-                translated = self._translate(name, error)
-                counters.done(translated.spec.grpc_status, started)
-                await _abort(context, translated, headers)
+                await self._refuse(context, name, error, counters.done, started, headers)
             if headers:
                 context.set_trailing_metadata((*tuple(context.trailing_metadata() or ()), *headers))
             counters.done(grpc.StatusCode.OK, started)
@@ -193,18 +188,27 @@ class Chain:
                 await context.send_initial_metadata(())
                 async for item in handler(request, context):
                     yield item
-            except HxtpError as error:
-                counters.done(error.spec.grpc_status, started)
-                await _abort(context, error, headers)
             except grpc.aio.AbortError:
                 raise
             except Exception as error:
-                translated = self._translate(name, error)
-                counters.done(translated.spec.grpc_status, started)
-                await _abort(context, translated, headers)
+                await self._refuse(context, name, error, counters.done, started, headers)
             counters.done(grpc.StatusCode.OK, started)
 
         return call
+
+    async def _refuse(
+        self,
+        context: Any,
+        name: str,
+        error: Exception,
+        count: Callable[[grpc.StatusCode, float], None],
+        started: float,
+        headers: Headers,
+    ) -> NoReturn:
+        """Every failure of a call, unary or streaming, goes out through here as one status."""
+        failure = error if isinstance(error, HxtpError) else self._translate(name, error)
+        count(failure.spec.grpc_status, started)
+        await _abort(context, failure, headers)
 
     def _translate(self, name: str, error: Exception) -> HxtpError:
         """An unexpected exception as the client sees it: 503 for a dependency outage, else a logged 500."""

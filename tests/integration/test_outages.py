@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,8 +64,17 @@ def _assert_unavailable(response: httpx.Response, dependency: str) -> None:
     )
 
 
+def _assert_said_once(caplog: pytest.LogCaptureFixture, dependency: str) -> None:
+    """One line when it went, one when it came back, and no traceback for any request in between."""
+    assert len(_lines(caplog, f"dependency {dependency} is down")) == 1
+    assert len(_lines(caplog, f"dependency {dependency} is back")) == 1
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("hxtp")]
+
+
 @pytest.fixture
-async def proxies(fresh_postgres_url: str, redis_url: str) -> tuple[TcpProxy, TcpProxy, dict[str, str]]:
+async def proxies(
+    fresh_postgres_url: str, redis_url: str
+) -> AsyncIterator[tuple[TcpProxy, TcpProxy, dict[str, str]]]:
     database = make_url(fresh_postgres_url)
     pg = TcpProxy(database.host or "127.0.0.1", database.port or 5432)
     cache = urlsplit(redis_url)
@@ -76,64 +87,67 @@ async def proxies(fresh_postgres_url: str, redis_url: str) -> tuple[TcpProxy, Tc
         ),
         "HXTP_REDIS_URL": f"redis://127.0.0.1:{rd.port}/0",
     }
-    return pg, rd, env
+    yield pg, rd, env
+    await pg.cut()
+    await rd.cut()
 
 
-async def test_redis_outage_is_503_then_recovers(
+@dataclass
+class Served:
+    http: httpx.AsyncClient
+    auth: dict[str, str]
+    database: TcpProxy
+    redis: TcpProxy
+
+
+@pytest.fixture
+async def served(
     tmp_path: Path, proxies: tuple[TcpProxy, TcpProxy, dict[str, str]], caplog: pytest.LogCaptureFixture
-) -> None:
+) -> AsyncIterator[Served]:
+    """The server on PostgreSQL and Redis through their proxies, and an owner's client."""
     caplog.set_level(logging.DEBUG)
-    _, redis_proxy, env = proxies
+    database, redis, env = proxies
     async with running(tmp_path, **env) as app:
         async with httpx.AsyncClient(base_url=base_url(app) + "/api/v1", timeout=30) as http:
-            auth = await _owner(app)
-            home = (await http.post("/homes", json={"home_name": "H"}, headers=auth)).json()["id"]
-            device = (
-                await http.post("/devices/register", json={"type": "light", "home_id": home}, headers=auth)
-            ).json()
-            command = f"/device/{device['device_id']}/command"
-            assert (await http.post(command, json={"action": "light_on"}, headers=auth)).status_code == 202
+            yield Served(http, await _owner(app), database, redis)
 
-            await redis_proxy.cut()
-            answers = [await http.post(command, json={"action": "light_on"}, headers=auth) for _ in range(10)]
-            for response in answers:
-                _assert_unavailable(response, "redis")
-            # Rate limiting fails open: what needs only the database keeps answering.
-            listing = await http.get("/devices", headers=auth)
-            assert listing.status_code == 200, listing.text
-            assert len(_lines(caplog, "dependency redis is down")) == 1
 
-            await redis_proxy.start()
-            await _until(http, "POST", command, 202, json={"action": "light_on"}, headers=auth)
-            await _until_logged(caplog, "dependency redis is back")
+async def test_redis_outage_is_503_then_recovers(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    http, auth = served.http, served.auth
+    home = (await http.post("/homes", json={"home_name": "H"}, headers=auth)).json()["id"]
+    device = (
+        await http.post("/devices/register", json={"type": "light", "home_id": home}, headers=auth)
+    ).json()
+    command = f"/device/{device['device_id']}/command"
+    assert (await http.post(command, json={"action": "light_on"}, headers=auth)).status_code == 202
+
+    await served.redis.cut()
+    for response in [await http.post(command, json={"action": "light_on"}, headers=auth) for _ in range(10)]:
+        _assert_unavailable(response, "redis")
+    # Rate limiting fails open: what needs only the database keeps answering.
+    listing = await http.get("/devices", headers=auth)
+    assert listing.status_code == 200, listing.text
     assert len(_lines(caplog, "dependency redis is down")) == 1
-    assert len(_lines(caplog, "dependency redis is back")) == 1
-    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("hxtp")]
+
+    await served.redis.start()
+    await _until(http, "POST", command, 202, json={"action": "light_on"}, headers=auth)
+    await _until_logged(caplog, "dependency redis is back")
+    _assert_said_once(caplog, "redis")
 
 
-async def test_postgres_outage_is_503_then_recovers(
-    tmp_path: Path, proxies: tuple[TcpProxy, TcpProxy, dict[str, str]], caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    pg_proxy, _, env = proxies
-    async with running(tmp_path, **env) as app:
-        async with httpx.AsyncClient(base_url=base_url(app) + "/api/v1", timeout=30) as http:
-            auth = await _owner(app)
-            assert (await http.post("/homes", json={"home_name": "H"}, headers=auth)).status_code == 201
+async def test_postgres_outage_is_503_then_recovers(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    http, auth = served.http, served.auth
+    assert (await http.post("/homes", json={"home_name": "H"}, headers=auth)).status_code == 201
 
-            await pg_proxy.cut()
-            for response in [await http.get("/homes", headers=auth) for _ in range(5)]:
-                _assert_unavailable(response, "database")
-            for response in [
-                await http.post("/homes", json={"home_name": "G"}, headers=auth) for _ in range(5)
-            ]:
-                _assert_unavailable(response, "database")
-            assert len(_lines(caplog, "dependency database is down")) == 1
-
-            await pg_proxy.start()
-            await _until(http, "GET", "/homes", 200, headers=auth)
-            assert (await http.post("/homes", json={"home_name": "G"}, headers=auth)).status_code == 201
-            await _until_logged(caplog, "dependency database is back")
+    await served.database.cut()
+    for response in [await http.get("/homes", headers=auth) for _ in range(5)]:
+        _assert_unavailable(response, "database")
+    for response in [await http.post("/homes", json={"home_name": "G"}, headers=auth) for _ in range(5)]:
+        _assert_unavailable(response, "database")
     assert len(_lines(caplog, "dependency database is down")) == 1
-    assert len(_lines(caplog, "dependency database is back")) == 1
-    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("hxtp")]
+
+    await served.database.start()
+    await _until(http, "GET", "/homes", 200, headers=auth)
+    assert (await http.post("/homes", json={"home_name": "G"}, headers=auth)).status_code == 201
+    await _until_logged(caplog, "dependency database is back")
+    _assert_said_once(caplog, "database")
