@@ -9,7 +9,7 @@ BUILD_STAMP := .build/stamp
 PROTOS := $(shell find protos -name '*.proto')
 EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxi ext/*.pxd ext/*.h)
 
-.PHONY: serve test quicktest check lint build migrate bench clean lock
+.PHONY: serve test quicktest check lint build migrate bench soak clean lock
 
 serve: build
 	$(PY) -m server serve
@@ -41,6 +41,10 @@ migrate: build
 
 bench: build
 	$(PY) bench/run_all.py
+
+# 10 minutes of mixed load (SOAK_SECONDS to change it); figures appended to bench/RESULTS.md.
+soak: build
+	$(PY) bench/soak.py
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

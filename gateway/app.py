@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from google.protobuf.message import Message
@@ -19,14 +20,14 @@ from starlette.requests import Request
 
 from contract import metadata as http_metadata
 from gateway import metrics
-from gateway.binding import BodyTooLarge, RequestBinder, parse_json_body
+from gateway.binding import JSON_LIMIT, BodyTooLarge, RequestBinder, parse_json_body
 from gateway.codec import BindError, codec_for
 from gateway.descriptors import API_PREFIX, MethodInfo, load_methods
 from gateway.errors import ErrorResponse, error_response, failure_response
 from gateway.openapi import build_openapi
 from gateway.routes import Match, MethodMismatch, Router
 from gateway.transport import Metadata, RpcFailure, Transport
-from gateway.websocket import SdkEnvelope, serve_websocket
+from gateway.websocket import SdkEnvelope, refuse_handshake, serve_websocket
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -35,9 +36,23 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 log = logging.getLogger("hxtp.gateway")
 
 MAX_UPLOAD = 32 << 20  # bytes of a multipart upload (firmware images)
+# What a body route reads as JSON: no content type at all (bare clients) or a JSON media type.
+_JSON_MEDIA_TYPES = ("application/json", "text/json")
 OPENAPI_PATH = API_PREFIX + "/openapi.json"
 _STATIC_HEADERS = [(b"x-api-version", b"1"), (b"x-protocol-version", b"HxTP/3.0")]
+# On every answer unless the servicer set its own: no type sniffing, no URL (which may carry a CLI
+# code) in Referer, and no caching anywhere of answers that carry secrets, tokens or tenant data.
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+SESSION_COOKIE = "hxtp_session="
 _JSON = (b"content-type", b"application/json")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body was complete: there is no one to answer."""
 
 
 class Gateway:
@@ -46,9 +61,13 @@ class Gateway:
         transport: Transport,
         methods: list[MethodInfo] | None = None,
         sdk_envelope: SdkEnvelope | None = None,
+        json_limit: int = JSON_LIMIT,
+        upload_limit: int = MAX_UPLOAD,
     ) -> None:
         self.transport = transport
         self._sdk_envelope = sdk_envelope  # live events for clients that opened with the HxTP hello
+        self.json_limit = json_limit
+        self.upload_limit = upload_limit
         self.router = Router(methods if methods is not None else load_methods())
         self._binders = {id(route): RequestBinder(route) for route in self.router.routes}
         for route in self.router.routes:  # compile every codec now, not on the first request
@@ -77,7 +96,12 @@ class Gateway:
         if path == OPENAPI_PATH and method == "GET":
             status, body, content_type, extra = 200, self._openapi, b"application/json", []
         elif isinstance(match, Match):
-            status, body, content_type, extra = await self._call(match, scope, receive, headers, request_id)
+            try:
+                status, body, content_type, extra = await self._call(
+                    match, scope, receive, headers, request_id
+                )
+            except ClientGone:
+                return
         elif isinstance(match, MethodMismatch):
             status, body, content_type, extra = _error(
                 error_response("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}")
@@ -87,11 +111,13 @@ class Gateway:
             status, body, content_type, extra = _error(
                 error_response("NOT_FOUND", f"No route for {method} {path}")
             )
+        own = {name for name, _ in extra}
         response_headers = [
             (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", request_id.encode()),
             *_STATIC_HEADERS,
+            *(header for header in _SECURITY_HEADERS if header[0] not in own),
             *extra,
         ]
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -105,6 +131,9 @@ class Gateway:
         if route.websocket:
             return _error(error_response("BAD_REQUEST", "This route is a WebSocket: send an upgrade request"))
         binder = self._binders[id(route)]
+        refusal = self._refuse_body_up_front(binder, headers)
+        if refusal is not None:
+            return _error(refusal)
         try:
             message = await self._bind(binder, match, scope, receive, headers)
         except BindError as error:
@@ -139,6 +168,27 @@ class Gateway:
         body = orjson.dumps(codec_for(result.response.DESCRIPTOR).encode(result.response))
         return status, body, b"application/json", extra
 
+    def _refuse_body_up_front(self, binder: RequestBinder, headers: dict[str, str]) -> ErrorResponse | None:
+        """415 and 413 from the headers alone, before a byte of the body is read."""
+        declared = headers.get("content-length")
+        if declared is not None and not declared.isdigit():
+            return error_response("BAD_REQUEST", "Content-Length is not a number of bytes")
+        length = int(declared) if declared is not None else None
+        if not binder.route.body or length == 0 or (length is None and "transfer-encoding" not in headers):
+            return None  # no body to read: an empty one is `{}` whatever its type says
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        limit = self.json_limit
+        if media_type == "multipart/form-data":
+            limit = self.upload_limit
+        elif media_type and media_type not in _JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+            return error_response(
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"Content-Type {media_type[:100]} is not accepted: send application/json",
+            )
+        if length is not None and length > limit:
+            return error_response("PAYLOAD_TOO_LARGE", f"request bodies are limited to {limit} bytes")
+        return None
+
     async def _bind(
         self, binder: RequestBinder, match: Match, scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> Message:
@@ -147,9 +197,10 @@ class Gateway:
         if binder.route.body:
             content_type = headers.get("content-type", "")
             if content_type.startswith("multipart/form-data"):
-                binder.bind_form(message, await _read_form(scope, receive))
+                binder.bind_form(message, await _read_form(scope, receive, self.upload_limit))
             else:
-                binder.bind_body(message, parse_json_body(await _read_body(receive, MAX_UPLOAD)))
+                raw = await _read_body(receive, self.json_limit)
+                binder.bind_body(message, parse_json_body(raw, self.json_limit))
         binder.bind_path(message, match.params)
         return message
 
@@ -174,6 +225,14 @@ class Gateway:
         if "authorization" not in headers and query_token:
             # Browsers cannot set headers on a WebSocket: the query token is the credential.
             headers["authorization"] = f"Bearer {query_token}"
+        if _rides_the_session_cookie(headers) and not _same_origin(headers):
+            # Browsers send the cookie with a WebSocket opened by any page (CSWSH): only our own
+            # pages may use it; other origins must present a token.
+            refusal = error_response(
+                "FORBIDDEN", "Cross-origin WebSocket with a session cookie: send a token"
+            )
+            await refuse_handshake(receive, send, refusal)
+            return
         metadata = _metadata(headers, request_id, scope)
         await serve_websocket(
             self.transport, match.route.method, message, metadata, receive, send, self._sdk_envelope
@@ -188,6 +247,21 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif event["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _rides_the_session_cookie(headers: dict[str, str]) -> bool:
+    return (
+        "authorization" not in headers
+        and "x-api-key" not in headers
+        and SESSION_COOKIE in headers.get("cookie", "")
+    )
+
+
+def _same_origin(headers: dict[str, str]) -> bool:
+    origin = headers.get("origin")
+    if origin is None:
+        return True  # not a browser: it holds the cookie itself, nobody rides on it
+    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
 def _header_map(scope: Scope) -> dict[str, str]:
@@ -229,6 +303,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         event = await receive()
+        if event["type"] == "http.disconnect":
+            raise ClientGone
         chunk = event.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -238,11 +314,11 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _read_form(scope: Scope, receive: Receive) -> list[tuple[str, str | bytes]]:
+async def _read_form(scope: Scope, receive: Receive, limit: int) -> list[tuple[str, str | bytes]]:
     request = Request(scope, receive)
     fields: list[tuple[str, str | bytes]] = []
     try:
-        async with request.form(max_part_size=MAX_UPLOAD) as form:
+        async with request.form(max_part_size=limit) as form:
             for key, value in form.multi_items():
                 fields.append((key, value if isinstance(value, str) else await value.read()))
     except Exception as error:  # starlette raises its own errors for malformed multipart bodies

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import orjson
 from google.protobuf.message import Message
 
-from gateway.codec import BindError, MessageCodec, assign_text, codec_for
+from gateway.codec import BindError, MessageCodec, assign_text, check_json_shape, codec_for
 from gateway.routes import Route
 
 JSON_LIMIT = 1 << 20  # bytes of a JSON body; larger bodies are refused with 413
@@ -22,16 +22,18 @@ class BodyTooLarge(ValueError):
     pass
 
 
-def parse_json_body(raw: bytes) -> Any:
+def parse_json_body(raw: bytes, limit: int = JSON_LIMIT) -> Any:
     """Empty bodies (with or without a JSON content type) count as `{}`."""
     if not raw.strip():
         return {}
-    if len(raw) > JSON_LIMIT:
-        raise BodyTooLarge(f"JSON bodies are limited to {JSON_LIMIT} bytes")
+    if len(raw) > limit:
+        raise BodyTooLarge(f"JSON bodies are limited to {limit} bytes")
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise BindError("body", f"malformed JSON ({error.msg})") from error
+    check_json_shape(data)
+    return data
 
 
 class RequestBinder:

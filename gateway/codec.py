@@ -72,6 +72,36 @@ class BindError(ValueError):
 
 # ---------------------------------------------------------------- free-form JSON (Struct/Value)
 
+# Deeper than any document a client has a reason to send, far below the recursion protobuf's Struct
+# conversion and our encoders can take (hundreds of levels crash them, which is a 500 for the client).
+MAX_JSON_DEPTH = 32
+# Objects, arrays and scalars in one document: the byte limit alone still lets `[[],[],...]` through
+# as half a million protobuf messages.
+MAX_JSON_NODES = 20_000
+
+
+def check_json_shape(data: Any) -> None:
+    """Refuses (BindError) a JSON document nested deeper than MAX_JSON_DEPTH or larger than MAX_JSON_NODES.
+
+    Iterative, so the check itself cannot overflow the stack it protects.
+    """
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    nodes = 0
+    while pending:
+        value, depth = pending.pop()
+        nodes += 1
+        if nodes > MAX_JSON_NODES:
+            raise BindError("body", f"JSON documents are limited to {MAX_JSON_NODES} values")
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth >= MAX_JSON_DEPTH and children:
+            raise BindError("body", f"JSON documents are limited to {MAX_JSON_DEPTH} levels of nesting")
+        pending.extend((child, depth + 1) for child in children)
+
 
 def value_to_python(value: Message) -> Any:
     kind = value.WhichOneof("kind")

@@ -21,6 +21,8 @@ from gateway.descriptors import MethodInfo
 from hxtp.cloud.v1 import errors_pb2
 
 Metadata = tuple[tuple[str, str | bytes], ...]
+# Called once the server's chain has let a streaming call in (see Transport.stream).
+Admitted = Callable[[], None] | None
 STATUS_DETAILS_KEY = "grpc-status-details-bin"  # the standard gRPC rich-status trailer
 
 
@@ -46,7 +48,12 @@ class UnaryResult:
 class Transport(Protocol):
     async def unary(self, method: MethodInfo, request: Message, metadata: Metadata) -> UnaryResult: ...
 
-    def stream(self, method: MethodInfo, request: Message, metadata: Metadata) -> AsyncIterator[Message]: ...
+    def stream(
+        self, method: MethodInfo, request: Message, metadata: Metadata, on_admitted: Admitted = None
+    ) -> AsyncIterator[Message]:
+        """The streamed messages; `on_admitted` is called once the server's chain has let the call in
+        (its initial metadata), before any message, so a refusal can be told from a quiet stream."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -80,8 +87,9 @@ class LocalAbort(grpc.aio.AbortError):
 class LocalContext:
     """The part of grpc.aio.ServicerContext that our handlers use, for in-process calls."""
 
-    def __init__(self, metadata: Metadata, peer: str = "gateway") -> None:
+    def __init__(self, metadata: Metadata, peer: str = "gateway", on_admitted: Admitted = None) -> None:
         self._metadata = metadata
+        self._on_admitted = on_admitted
         self._peer = peer
         self._trailing: Metadata = ()
         self._code: grpc.StatusCode | None = None
@@ -93,6 +101,11 @@ class LocalContext:
 
     def peer(self) -> str:
         return self._peer
+
+    async def send_initial_metadata(self, initial: Metadata) -> None:
+        if self._on_admitted is not None:
+            self._on_admitted()
+            self._on_admitted = None
 
     def set_trailing_metadata(self, trailing: Metadata) -> None:
         self._trailing = tuple(trailing)
@@ -157,9 +170,9 @@ class InProcessTransport:
         return UnaryResult(response, context.trailing_metadata())
 
     async def stream(
-        self, method: MethodInfo, request: Message, metadata: Metadata
+        self, method: MethodInfo, request: Message, metadata: Metadata, on_admitted: Admitted = None
     ) -> AsyncIterator[Message]:
-        context = LocalContext(metadata)
+        context = LocalContext(metadata, on_admitted=on_admitted)
         try:
             async for message in self._handler(method)(request, context):  # type: ignore[union-attr]
                 yield message
@@ -208,11 +221,14 @@ class RemoteTransport:
         return UnaryResult(response, tuple(trailing or ()))
 
     async def stream(
-        self, method: MethodInfo, request: Message, metadata: Metadata
+        self, method: MethodInfo, request: Message, metadata: Metadata, on_admitted: Admitted = None
     ) -> AsyncIterator[Message]:
         stub = self._callable(method, self._streams, self._channel.unary_stream)
         call = stub(request, metadata=metadata)
         try:
+            await call.initial_metadata()  # the server sends it once its chain has admitted the call
+            if on_admitted is not None:
+                on_admitted()
             async for message in call:
                 yield message
         except grpc.aio.AioRpcError as error:

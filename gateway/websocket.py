@@ -5,7 +5,8 @@ text `ping` is answered with `pong`, a JSON `hello` (the SDKs' handshake) with `
 anything else (SDK heartbeats, unknown JSON) is ignored. After a client's hello, its frames go out
 through the `sdk_envelope` hook when one is given (the server wraps them in the signed HxTP envelope
 the SDK validates); plain clients keep the documented JSON. A stream that ends in an authentication
-error closes with 4401, a permission error with 4403.
+error closes with 4401, a permission error with 4403. A call the rate limit refuses is not accepted
+at all: the upgrade is answered 429 with Retry-After and the error body.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import grpc
@@ -23,10 +24,12 @@ from google.protobuf.message import Message
 
 from gateway.codec import codec_for
 from gateway.descriptors import MethodInfo
+from gateway.errors import ErrorResponse, failure_response
 from gateway.transport import Metadata, RpcFailure, Transport
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Headers = Sequence[tuple[bytes, bytes]]
 
 _CLOSE_CODES = {
     grpc.StatusCode.UNAUTHENTICATED: 4401,
@@ -70,6 +73,21 @@ def reply_to_client_frame(text: str) -> str | None:
     return None
 
 
+async def refuse_handshake(receive: Receive, send: Send, refusal: ErrorResponse, extra: Headers = ()) -> None:
+    """Answers the upgrade request with a plain HTTP status and the documented error body."""
+    connect = await receive()
+    if connect["type"] != "websocket.connect":
+        return
+    await _http_refusal(send, refusal, extra)
+
+
+async def _http_refusal(send: Send, refusal: ErrorResponse, extra: Headers = ()) -> None:
+    body = orjson.dumps(refusal.body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "websocket.http.response.start", "status": refusal.status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
 async def serve_websocket(
     transport: Transport,
     method: MethodInfo,
@@ -82,6 +100,22 @@ async def serve_websocket(
     connect = await receive()
     if connect["type"] != "websocket.connect":
         return
+    admitted = asyncio.Event()
+    stream = transport.stream(method, request, metadata, on_admitted=admitted.set)
+    first: asyncio.Future[Message] = asyncio.ensure_future(anext(stream))  # runs the chain's admission
+    gate = asyncio.ensure_future(admitted.wait())
+    await asyncio.wait({first, gate}, return_when=asyncio.FIRST_COMPLETED)
+    gate.cancel()
+    if not admitted.is_set():
+        failure = first.exception() if first.done() and not first.cancelled() else None
+        if isinstance(failure, RpcFailure) and failure.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            # Refused at the handshake with the reason, not accepted and then dropped: a client that
+            # retries on close would otherwise hammer the limit it is over.
+            refusal = failure_response(failure)
+            retry_after = str(refusal.body.get("retry_after_seconds", 1)).encode()
+            await _http_refusal(send, refusal, ((b"retry-after", retry_after),))
+            await _close(stream)
+            return
     await send({"type": "websocket.accept"})
     send_lock = asyncio.Lock()
 
@@ -90,13 +124,14 @@ async def serve_websocket(
             await send({"type": "websocket.send", "text": text})
 
     hello: dict[str, dict[str, Any]] = {}  # the client's hello frame, once it sent one
-    relay = asyncio.create_task(_relay(transport, method, request, metadata, send_text, hello, sdk_envelope))
+    relay = asyncio.create_task(_relay(method, first, stream, send_text, hello, sdk_envelope))
     try:
         await _read_client(receive, send_text, relay, hello)
     finally:
         relay.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await relay
+        await _close(stream)
     close_code = relay.result() if not relay.cancelled() else None
     if close_code is not None:
         with contextlib.suppress(Exception):
@@ -106,11 +141,18 @@ async def serve_websocket(
 _encoded_frames: dict[str, OrderedDict[int, tuple[Message, dict[str, Any], str]]] = {}
 
 
+async def _close(stream: AsyncIterator[Message]) -> None:
+    """Finishes the stream's generator, so the server side unsubscribes now, not at garbage collection."""
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
 async def _relay(
-    transport: Transport,
     method: MethodInfo,
-    request: Message,
-    metadata: Metadata,
+    first: asyncio.Future[Message],
+    stream: AsyncIterator[Message],
     send_text: Callable[[str], Awaitable[None]],
     hello: dict[str, dict[str, Any]],
     sdk_envelope: SdkEnvelope | None,
@@ -119,7 +161,8 @@ async def _relay(
     codec = codec_for(method.output_type.DESCRIPTOR)
     encoded = _encoded_frames.setdefault(method.output_type.DESCRIPTOR.full_name, OrderedDict())
     try:
-        async for message in transport.stream(method, request, metadata):
+        message = await first
+        while True:
             hit = encoded.get(id(message))
             if hit is None or hit[0] is not message:
                 body = codec.encode(message)
@@ -131,9 +174,11 @@ async def _relay(
                 await send_text(sdk_envelope(hit[1], sdk))
             else:
                 await send_text(hit[2])
+            message = await anext(stream)
+    except StopAsyncIteration:
+        return 1000
     except RpcFailure as failure:
         return _CLOSE_CODES.get(failure.code, 1011)
-    return 1000
 
 
 async def _read_client(

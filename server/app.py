@@ -20,9 +20,12 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.app import Gateway
+from gateway.connections import ConnectionLimits, reserve_descriptors, uvicorn_options
 from gateway.transport import InProcessTransport, RemoteTransport, Transport
+from server import redaction
 from server.cache import create_cache
 from server.cache.base import Cache
+from server.cache.outage import cache_unreachable
 from server.config import Settings
 from server.devicelink.bridge import DeviceBridge
 from server.devicelink.broker import EmbeddedBroker
@@ -60,6 +63,7 @@ from server.domain.link.replay import ReplayGuard
 from server.domain.link.sequence import OutboundSequence
 from server.domain.link.variants import LinkVariants
 from server.domain.memo import MemoHub
+from server.domain.outages import Outages
 from server.domain.resources import FoundBy
 from server.keyfiles import load_or_create_secret
 from server.rpc.auth import AuthServicer
@@ -79,9 +83,12 @@ from server.rpc.registry import Endpoint, build_endpoints, generic_handlers
 from server.rpc.state_stream import StateStreamServicer
 from server.rpc.system import SystemServicer
 from server.rpc.tenant import TenantServicer
+from server.rpc.text_guard import TextGuard
+from server.storage.bounds import text_bounds
 from server.storage.database import Database
 from server.storage.group_commit import GroupCommit
 from server.storage.migrate import run_migrations_async
+from server.storage.outage import database_unreachable
 from server.storage.types import utc_now
 
 log = logging.getLogger("hxtp.app")
@@ -140,6 +147,13 @@ class Application:
                 "protocol_ready": self._protocol_ready,
             },
             timeout=settings.health_timeout,
+        )
+        self.outages = Outages(
+            {"database": database_unreachable, "redis": cache_unreachable},
+            {
+                "database": lambda: self.database.ping(settings.health_timeout),
+                "redis": lambda: self.cache.ping(settings.health_timeout),
+            },
         )
         # Fleet: device secrets sealed under the master key; releases signed with the server's Ed25519 key.
         secret_box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir / "secret_key"))
@@ -200,10 +214,24 @@ class Application:
                     )
                 ),
             },
-            Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter, tiers=kit.tiers),
+            Chain(
+                kit.authenticator,
+                devices=FoundBy(self.devices.get),
+                limiter=kit.limiter,
+                tiers=kit.tiers,
+                outages=self.outages,
+                text_guard=TextGuard(text_bounds()),
+            ),
         )
         sdk_events = SdkEvents(self.link_signer, client_id=str(uuid.uuid4()))
-        self.gateway = Gateway(self._transport(), sdk_envelope=sdk_events.envelope)
+        # Multipart uploads carry one firmware image plus the form's few text parts.
+        upload_limit = settings.firmware_max_bytes + (64 << 10)
+        self.gateway = Gateway(
+            self._transport(),
+            sdk_envelope=sdk_events.envelope,
+            json_limit=settings.http_max_body_bytes,
+            upload_limit=upload_limit,
+        )
         self.ports = Ports(http=0, grpc=0)
         self._grpc_server: grpc.aio.Server | None = None
         self._http_server: uvicorn.Server | None = None
@@ -307,6 +335,7 @@ class Application:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        redaction.install()  # before the first request can log a URL with a token in it
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await run_migrations_async(self.settings.database_url)
         await self.memos.start()
@@ -350,6 +379,14 @@ class Application:
         self._grpc_server = server
 
     async def _start_http(self) -> None:
+        limits = ConnectionLimits(
+            max_connections=self.settings.http_max_connections,
+            keep_alive=self.settings.http_keep_alive_seconds,
+            header_timeout=self.settings.http_header_timeout_seconds,
+            body_timeout=self.settings.http_body_timeout_seconds,
+            max_header_bytes=self.settings.http_max_header_bytes,
+        )
+        reserve_descriptors(limits)
         config = uvicorn.Config(
             self.gateway,
             host=self.settings.http_host,
@@ -358,6 +395,7 @@ class Application:
             log_level=self.settings.log_level,
             access_log=False,
             ws="websockets-sansio",
+            **uvicorn_options(limits),
         )
         self._http_server = uvicorn.Server(config)
         self._http_server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
@@ -383,6 +421,7 @@ class Application:
             self._sweep.cancel()
             await asyncio.gather(self._sweep, return_exceptions=True)
         await self.writer.drain()
+        await self.outages.close()
         await self.identity.close()
         await self.memos.close()
         await self.events.close()

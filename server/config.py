@@ -120,6 +120,21 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "256",
         "live events a WebSocket client may fall behind by before its oldest are dropped",
     ),
+    "HXTP_HTTP_MAX_CONNECTIONS": (
+        "1000",
+        "open HTTP/WebSocket connections at most; at the cap the longest-idle one is closed, else 503",
+    ),
+    "HXTP_HTTP_KEEP_ALIVE_SECONDS": ("5", "seconds an idle keep-alive connection stays open"),
+    "HXTP_HTTP_HEADER_TIMEOUT_SECONDS": ("10", "seconds a request head may take to arrive (408 after)"),
+    "HXTP_HTTP_BODY_TIMEOUT_SECONDS": (
+        "30",
+        "seconds a request body may take to arrive after its head (408 after)",
+    ),
+    "HXTP_HTTP_MAX_HEADER_BYTES": ("16384", "bytes of a request head at most (431 above)"),
+    "HXTP_HTTP_MAX_BODY_BYTES": (
+        "1048576",
+        "bytes of a JSON request body at most (413 above); uploads are bounded by HXTP_FIRMWARE_MAX_BYTES",
+    ),
     "HXTP_LOG_LEVEL": ("info", "log level: debug, info, warning, error"),
 }
 
@@ -184,6 +199,12 @@ class Settings:
     health_timeout: float = 1.0
     ws_queue_size: int = 256
     tiers: str = "free=60,pro=300,fleet=0"
+    http_max_connections: int = 1000
+    http_keep_alive_seconds: float = 5.0
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 30.0
+    http_max_header_bytes: int = 16384
+    http_max_body_bytes: int = 1048576
     log_level: str = "info"
 
     @classmethod
@@ -240,6 +261,12 @@ class Settings:
             health_timeout=float(get("HXTP_HEALTH_TIMEOUT")),
             ws_queue_size=int(get("HXTP_WS_QUEUE_SIZE")),
             tiers=get("HXTP_TIERS"),
+            http_max_connections=int(get("HXTP_HTTP_MAX_CONNECTIONS")),
+            http_keep_alive_seconds=float(get("HXTP_HTTP_KEEP_ALIVE_SECONDS")),
+            http_header_timeout_seconds=float(get("HXTP_HTTP_HEADER_TIMEOUT_SECONDS")),
+            http_body_timeout_seconds=float(get("HXTP_HTTP_BODY_TIMEOUT_SECONDS")),
+            http_max_header_bytes=int(get("HXTP_HTTP_MAX_HEADER_BYTES")),
+            http_max_body_bytes=int(get("HXTP_HTTP_MAX_BODY_BYTES")),
             log_level=get("HXTP_LOG_LEVEL"),
         )
 

@@ -15,9 +15,9 @@ def bad(field: str, problem: str) -> HxtpError:
     return HxtpError(Code.BAD_REQUEST, f"{field}: {problem}", field=field)
 
 
-def text(field: str, value: str | None, max_length: int, required: bool = True) -> str:
-    """A trimmed human text; required ones must not be blank."""
-    cleaned = (value or "").strip()
+def text(field: str, value: str | None, max_length: int, required: bool = True, trim: bool = True) -> str:
+    """The one text validator: a (trimmed) text without NUL within its bound; required ones not blank."""
+    cleaned = (value or "").strip() if trim else (value or "")
     if required and not cleaned:
         raise bad(field, "is required")
     if "\x00" in cleaned:

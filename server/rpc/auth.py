@@ -19,6 +19,7 @@ from server.rpc import call_context, cli_page
 from server.rpc.chain import metadata_dict
 
 SET_COOKIE = HTTP_HEADER_PREFIX + "set-cookie"
+CONTENT_SECURITY_POLICY = HTTP_HEADER_PREFIX + "content-security-policy"
 
 
 class AuthServicer:
@@ -60,6 +61,7 @@ class AuthServicer:
         code = check_code(request.code)
         status = await self._handshakes.open(code)
         html = cli_page.render(code, status, call_context.optional_principal())
+        context.set_trailing_metadata(((CONTENT_SECURITY_POLICY, cli_page.CONTENT_SECURITY_POLICY),))
         return httpbody_pb2.HttpBody(content_type="text/html; charset=utf-8", data=html)
 
     async def ApproveCliLogin(self, request: Any, context: Any) -> auth_pb2.ApproveCliLoginResponse:

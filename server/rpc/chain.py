@@ -28,10 +28,12 @@ from server.domain.identity.principal import Credential, Principal, Role
 from server.domain.identity.quota import Quota, TenantLimits
 from server.domain.identity.rate_limits import STANDARD_TIERS, RateLimiter, Tiers
 from server.domain.identity.sessions import MUTATING_METHODS, csrf_matches
+from server.domain.outages import Outages
 from server.domain.resources import DeviceDirectory, NoDevices
 from server.errors import Code, HxtpError
 from server.rpc import call_context
 from server.rpc.status import grpc_status_of, to_status
+from server.rpc.text_guard import TextGuard
 
 log = logging.getLogger("hxtp.rpc")
 
@@ -76,10 +78,14 @@ class Chain:
         devices: DeviceDirectory | None = None,
         limiter: RateLimiter | None = None,
         tiers: Tiers = STANDARD_TIERS,
+        outages: Outages | None = None,
+        text_guard: TextGuard | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._devices: DeviceDirectory = devices if devices is not None else NoDevices()
-        self._limits = TenantLimits(limiter, tiers) if limiter is not None else None
+        self._outages = outages if outages is not None else Outages({}, {})
+        self._limits = TenantLimits(limiter, tiers, self._outages) if limiter is not None else None
+        self._text_guard = text_guard if text_guard is not None else TextGuard({})
 
     async def _admit(
         self, policy: Any, metadata: dict[str, str], request: Any, quotas: list[Quota]
@@ -89,10 +95,12 @@ class Chain:
         call_context.set_quota(None)
         if policy.auth != options_pb2.AUTH_MODE_UNSPECIFIED:
             principal = await self._authenticator.authenticate_optional(metadata)
+            self._text_guard.check(request)
             if principal is not None:
                 await self._limit(policy, principal, quotas).take()
             return principal
         principal = await self._authenticator.authenticate(metadata)
+        self._text_guard.check(request)  # before any lookup or servicer sees the request's text
         if principal.credential == Credential.SESSION and metadata.get(HTTP_METHOD, "") in MUTATING_METHODS:
             if not csrf_matches(principal, metadata.get("x-csrf-token", "")):
                 raise HxtpError(Code.FORBIDDEN, "Missing or invalid X-CSRF-Token (GET /auth/csrf)")
@@ -141,15 +149,10 @@ class Chain:
             try:
                 call_context.set_principal(await self._admit(policy, metadata, request, quota))
                 response = await handler(request, context)
-            except HxtpError as error:
-                counters.done(grpc_status_of(error), started)
-                await _abort(context, error, _headers(quota))
             except grpc.aio.AbortError:
                 raise
-            except Exception:
-                log.exception("unhandled error in %s (request %s)", name, call_context.request_id.get())
-                counters.done(grpc.StatusCode.INTERNAL, started)
-                await _abort(context, HxtpError(Code.INTERNAL_ERROR), _headers(quota))
+            except Exception as error:
+                await self._refuse(context, name, error, counters.done, started, _headers(quota))
             headers = _headers(quota)
             if headers:
                 context.set_trailing_metadata((*tuple(context.trailing_metadata() or ()), *headers))
@@ -169,14 +172,40 @@ class Chain:
             quota: list[Quota] = []
             try:
                 call_context.set_principal(await self._admit(policy, metadata, request, quota))
+                # Tells the client it is admitted before the first item, which may be long in coming: a
+                # WebSocket is accepted only then, so a refusal (429 above all) is answered at the handshake.
+                await context.send_initial_metadata(())
                 async for item in handler(request, context):
                     yield item
-            except HxtpError as error:
-                counters.done(grpc_status_of(error), started)
-                await _abort(context, error, _headers(quota))
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:
+                await self._refuse(context, name, error, counters.done, started, _headers(quota))
             counters.done(grpc.StatusCode.OK, started)
 
         return call
+
+    async def _refuse(
+        self,
+        context: Any,
+        name: str,
+        error: Exception,
+        count: Callable[[grpc.StatusCode, float], None],
+        started: float,
+        headers: Headers,
+    ) -> NoReturn:
+        """Every failure of a call, unary or streaming, goes out through here as one status."""
+        failure = error if isinstance(error, HxtpError) else self._translate(name, error)
+        count(grpc_status_of(failure), started)
+        await _abort(context, failure, headers)
+
+    def _translate(self, name: str, error: Exception) -> HxtpError:
+        """An unexpected exception as the client sees it: 503 for a dependency outage, else a logged 500."""
+        unavailable = self._outages.unavailable(error)
+        if unavailable is not None:
+            return unavailable
+        log.error("unhandled error in %s (request %s)", name, call_context.request_id.get(), exc_info=error)
+        return HxtpError(Code.INTERNAL_ERROR)
 
 
 def _headers(quota: list[Quota]) -> Headers:

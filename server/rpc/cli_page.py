@@ -7,6 +7,8 @@ cookie at ./csrf (GET with Bearer) and reloads. Relative URLs keep the page work
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 
 from server.domain.identity.principal import Principal
@@ -86,3 +88,17 @@ def _page(body: str, code: str, csrf: str) -> bytes:
         f'<meta name="viewport" content="width=device-width"><style>{_STYLE}</style></head>'
         f'<body data-code="{escape(code)}" data-csrf="{escape(csrf)}">{body}</body></html>'
     ).encode()
+
+
+def _sha256(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+# Only this page's own inline script and style run, it talks only to its own origin, and no other
+# site may frame it (clickjacking the Approve button would hand a stranger a login).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; "
+    f"script-src {_sha256(_APPROVE_SCRIPT)} {_sha256(_SIGN_IN_SCRIPT)}; "
+    f"style-src {_sha256(_STYLE)}; "
+    "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)

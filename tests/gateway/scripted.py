@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from gateway.descriptors import MethodInfo
-from gateway.transport import Metadata, UnaryResult
+from gateway.transport import Admitted, Metadata, UnaryResult
 
 Answer = Callable[[Message, Metadata], Any]
 
@@ -43,9 +43,11 @@ class ScriptedTransport:
         return UnaryResult(result, ())
 
     async def stream(
-        self, method: MethodInfo, request: Message, metadata: Metadata
+        self, method: MethodInfo, request: Message, metadata: Metadata, on_admitted: Admitted = None
     ) -> AsyncIterator[Message]:
         self.calls.append(Call(method.full_name, request, dict(metadata)))
+        if on_admitted is not None:
+            on_admitted()
         async for message in self.streams[method.name](request, metadata):
             yield message
 

@@ -15,9 +15,11 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.domain import fields
 from server.domain.identity import scopes as scope_rules
 from server.domain.identity.principal import Credential, Principal, Role
 from server.errors import Code, HxtpError
+from server.storage.bounds import length_of
 from server.storage.database import Database
 from server.storage.identity_tables import ApiKey
 from server.storage.models import Tenant, User
@@ -70,12 +72,7 @@ def looks_like_key(token: str) -> bool:
 
 
 def _name(name: str) -> str:
-    text = name.strip()
-    if not text:
-        raise HxtpError(Code.BAD_REQUEST, "name is required")
-    if len(text) > 200:
-        raise HxtpError(Code.BAD_REQUEST, "name is longer than 200 characters")
-    return text
+    return fields.text("name", name, length_of(ApiKey, "name"))
 
 
 def _scopes_for(creator: Principal, requested: list[str]) -> tuple[str, ...]:

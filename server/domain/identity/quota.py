@@ -10,18 +10,33 @@ carried them already paid). The chain reads `decision` afterwards for the X-Rate
 from __future__ import annotations
 
 from server.domain.identity.rate_limits import Decision, RateLimiter, Tiers
+from server.domain.outages import Outages
 from server.errors import Code, HxtpError
 
 
 class TenantLimits:
     """The limiter with the operator's tiers: a tenant's tier names its per-minute limit."""
 
-    def __init__(self, limiter: RateLimiter, tiers: Tiers) -> None:
+    def __init__(self, limiter: RateLimiter, tiers: Tiers, outages: Outages | None = None) -> None:
         self.limiter = limiter
         self.tiers = tiers
+        self._outages = outages
 
-    async def hit(self, tenant_id: str, tier: str) -> Decision:
-        return await self.limiter.hit(tenant_id, self.tiers.limit_for(tier))
+    async def hit(self, tenant_id: str, tier: str) -> Decision | None:
+        """The limiter's decision; None while the limiter's store (Redis) is unreachable.
+
+        Fail open: the tenant quota is fairness between authenticated tenants, not a safety rule, and
+        refusing every call while Redis is away would take down routes that only need the database.
+        Per-device command limits live on the command path and fail closed there.
+        """
+        try:
+            return await self.limiter.hit(tenant_id, self.tiers.limit_for(tier))
+        except Exception as error:
+            dependency = None if self._outages is None else self._outages.dependency_of(error)
+            if self._outages is None or dependency is None:
+                raise
+            self._outages.went_down(dependency, error)
+            return None
 
 
 class Quota:
@@ -39,7 +54,7 @@ class Quota:
         self._taken = True
         assert self._limits is not None and self._tenant_id is not None
         self.decision = decision = await self._limits.hit(self._tenant_id, self._tier)
-        if not decision.allowed:
+        if decision is not None and not decision.allowed:
             raise HxtpError(
                 Code.RATE_LIMIT_EXCEEDED,
                 f"Rate limit of {decision.limit} requests per minute exceeded for this tenant",

@@ -19,6 +19,7 @@ from server.domain.identity.principal import Principal, Role
 from server.domain.identity.rate_limits import DEFAULT_TIER, STANDARD_TIERS, Tiers
 from server.domain.memo import USER, MemoHub, TtlMemo
 from server.errors import Code, HxtpError
+from server.storage.bounds import length_of
 from server.storage.database import Database
 from server.storage.models import Tenant, User
 
@@ -59,12 +60,7 @@ def tenant_slug(name: str) -> str:
 
 
 def tenant_name(name: str) -> str:
-    text = name.strip()
-    if not text:
-        raise HxtpError(Code.BAD_REQUEST, "tenant_name is required")
-    if len(text) > 200:
-        raise HxtpError(Code.BAD_REQUEST, "tenant_name is longer than 200 characters")
-    return text
+    return fields.text("tenant_name", name, length_of(Tenant, "name"))
 
 
 class Identity:
