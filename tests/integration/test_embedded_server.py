@@ -103,13 +103,6 @@ async def test_openapi_lists_every_reference_route(http: httpx.AsyncClient) -> N
         assert method in templates.get(key, set()), f"{method} {path} missing from the OpenAPI document"
 
 
-async def test_unbuilt_domain_answers_an_honest_501(app: Application, http: httpx.AsyncClient) -> None:
-    response = await http.get("/api/v1/plans/p-1", headers={"authorization": f"Bearer {token(app)}"})
-    assert response.status_code == 501
-    body = response.json()
-    assert body["code"] == "NOT_IMPLEMENTED" and "GetPlan" in body["reason"]
-
-
 async def test_missing_or_bad_credentials_are_401(app: Application, http: httpx.AsyncClient) -> None:
     assert (await http.get("/api/v1/homes")).status_code == 401
     bad = await http.get("/api/v1/homes", headers={"authorization": "Bearer not-a-jwt"})

@@ -12,10 +12,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from gateway.transport import error_detail
-from hxtp.cloud.v1 import assistant_pb2, errors_pb2, home_pb2, system_pb2
+from hxtp.cloud.v1 import errors_pb2, home_pb2, system_pb2
 from server.app import Application
 from server.rpc.registry import api_services
-from tests.integration.harness import running, token
+from tests.integration.harness import running
 
 
 @pytest.fixture
@@ -72,16 +72,3 @@ async def test_native_calls_meet_the_same_chain(app: Application, channel: grpc.
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     detail = error_detail(refused.value.trailing_metadata() or ())
     assert detail is not None and detail.code == errors_pb2.UNAUTHORIZED
-
-    get_plan = channel.unary_unary(
-        "/hxtp.cloud.v1.AssistantService/GetPlan",
-        request_serializer=assistant_pb2.GetPlanRequest.SerializeToString,
-        response_deserializer=assistant_pb2.GetPlanResponse.FromString,
-    )
-    with pytest.raises(grpc.aio.AioRpcError) as unbuilt:
-        await get_plan(
-            assistant_pb2.GetPlanRequest(plan_id="p-1"), metadata=(("authorization", f"Bearer {token(app)}"),)
-        )
-    assert unbuilt.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    detail = error_detail(unbuilt.value.trailing_metadata() or ())
-    assert detail is not None and detail.code == errors_pb2.NOT_IMPLEMENTED
