@@ -49,7 +49,7 @@ from server.domain.fleet.groups import Groups
 from server.domain.fleet.homes import Homes
 from server.domain.fleet.presence import Presence
 from server.domain.fleet.secrets import SecretBox
-from server.domain.health import HealthMonitor
+from server.domain.health import Backends, HealthMonitor
 from server.domain.identity.kit import IdentityKit, IdentitySettings
 from server.domain.identity.tokens import TokenService
 from server.domain.link.bootstrap import Bootstrap, BootstrapAnswer
@@ -131,6 +131,7 @@ class Application:
                 "protocol_ready": self._protocol_ready,
             },
             timeout=settings.health_timeout,
+            backends=Backends.of(settings.database_url, settings.redis_url, settings.mqtt_url),
         )
         # Fleet: device secrets sealed under the master key; releases signed with the server's Ed25519 key.
         secret_box = SecretBox(load_or_create_secret(settings.secret_key, settings.data_dir / "secret_key"))
