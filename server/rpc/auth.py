@@ -16,7 +16,7 @@ from server.domain.identity.users import Identity
 from server.errors import Code, HxtpError
 from server.rpc import call_context, cli_page
 from server.rpc.chain import metadata_dict
-from server.rpc.http_metadata import HTTP_HEADER_PREFIX, HTTP_STATUS
+from server.rpc.http_metadata import HTTP_HEADER_PREFIX, HTTP_METHOD, HTTP_STATUS
 
 SET_COOKIE = HTTP_HEADER_PREFIX + "set-cookie"
 
@@ -57,10 +57,16 @@ class AuthServicer:
         return auth_pb2.LogoutResponse(status="logged_out")
 
     async def GetCliApprovalPage(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
-        code = check_code(request.code)
+        try:
+            code = check_code(request.code)
+        except HxtpError as error:
+            if HTTP_METHOD not in metadata_dict(context):
+                raise  # a native gRPC caller reads the error, not a page
+            # A person followed a broken link: a page that says so, not a JSON body.
+            context.set_trailing_metadata(((HTTP_STATUS, str(error.spec.http_status)),))
+            return _html(cli_page.render_error(error.reason))
         status = await self._handshakes.open(code)
-        html = cli_page.render(code, status, call_context.optional_principal())
-        return httpbody_pb2.HttpBody(content_type="text/html; charset=utf-8", data=html)
+        return _html(cli_page.render(code, status, call_context.optional_principal()))
 
     async def ApproveCliLogin(self, request: Any, context: Any) -> auth_pb2.ApproveCliLoginResponse:
         decision = request.decision.strip().lower() or "approve"
@@ -93,6 +99,10 @@ class AuthServicer:
         prefix = request.prefix if request.HasField("prefix") else None
         issued, revoked_id = await self._keys.rotate(call_context.principal(), request.id, prefix)
         return auth_pb2.RotateApiKeyResponse(**_created(issued), revoked_id=revoked_id)
+
+
+def _html(page: bytes) -> httpbody_pb2.HttpBody:
+    return httpbody_pb2.HttpBody(content_type="text/html; charset=utf-8", data=page)
 
 
 def _created(issued: IssuedKey) -> dict[str, Any]:

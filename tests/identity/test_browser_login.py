@@ -80,3 +80,48 @@ async def test_person_approves_the_cli_login_in_a_browser(app: Application) -> N
         assert me["user"]["email"] == email and me["user"]["role"] == "owner"
         # exactly once: the next poll finds nothing
         assert (await http.get(f"/auth/handshake/{code}")).status_code == 404
+
+
+async def test_an_ordinary_api_key_approves_and_the_finished_link_says_used(app: Application) -> None:
+    """The README's own key (devices:read, commands:send) approves; the CLI token is no wider."""
+    api = base_url(app) + "/api/v1"
+    owner = await user_token(app, "owner", tenant="Key Home")
+    async with httpx.AsyncClient(base_url=api) as http:
+        key = (
+            await http.post(
+                "/auth/api-keys",
+                json={"name": "laptop", "scopes": ["devices:read", "commands:send"]},
+                headers=bearer(owner),
+            )
+        ).json()["key"]
+    code = "HXT-" + secrets.token_hex(32)
+    cli = asyncio.create_task(poll_like_the_cli(f"{api}/auth/handshake/{code}"))
+
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        try:
+            page = await browser.new_page()
+            await page.goto(f"{api}/auth/cli?code={code}")
+            await page.fill("#token", key)
+            await page.click("#signin-button")
+            await page.wait_for_selector("#approve")
+            await page.click("#approve")
+            await page.wait_for_function(
+                "document.getElementById('result').textContent.startsWith('Approved')"
+            )
+            token = await asyncio.wait_for(cli, 10)
+            await page.goto(f"{api}/auth/cli?code={code}")  # reopened after the CLI took its token
+            assert "already used" in await page.inner_text("#finished")
+            assert await page.query_selector("#approve") is None
+
+            broken = await page.goto(f"{api}/auth/cli?code=HXT-not-a-code")
+            assert broken is not None and broken.status == 400
+            assert broken.headers["content-type"].startswith("text/html")
+            assert "not valid" in await page.inner_text("#error")
+        finally:
+            await browser.close()
+
+    async with httpx.AsyncClient(base_url=api) as http:
+        assert (await http.get("/devices", headers=bearer(token))).status_code == 200
+        wider = await http.post("/auth/api-keys", json={"name": "x", "scopes": ["*"]}, headers=bearer(token))
+        assert wider.status_code == 403 and "scope" in wider.json()["reason"]
