@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.app import Gateway
+from gateway.cors import Cors, parse_origins
 from gateway.transport import InProcessTransport, RemoteTransport, Transport
 from server.cache import create_cache
 from server.cache.base import Cache
@@ -316,7 +317,7 @@ class Application:
 
     async def _start_http(self) -> None:
         config = uvicorn.Config(
-            self.gateway,
+            Cors(self.gateway, parse_origins(",".join(self.settings.cors_origins))),
             host=self.settings.http_host,
             port=self.settings.http_port,
             lifespan="off",

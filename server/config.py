@@ -117,6 +117,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "live events a WebSocket client may fall behind by before its oldest are dropped",
     ),
     "HXTP_LOG_LEVEL": ("info", "log level: debug, info, warning, error"),
+    "HXTP_CORS_ORIGINS": (
+        "",
+        "origins (comma-separated, as https://app.example.com) whose pages may call the API; empty = no CORS",
+    ),
 }
 
 
@@ -180,6 +184,7 @@ class Settings:
     health_timeout: float = 1.0
     ws_queue_size: int = 256
     log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -235,6 +240,7 @@ class Settings:
             health_timeout=float(get("HXTP_HEALTH_TIMEOUT")),
             ws_queue_size=int(get("HXTP_WS_QUEUE_SIZE")),
             log_level=get("HXTP_LOG_LEVEL"),
+            cors_origins=tuple(o.strip() for o in get("HXTP_CORS_ORIGINS").split(",") if o.strip()),
         )
 
     @property
