@@ -45,6 +45,7 @@ from server.domain.commands.limits import CommandLimits, DeviceCommandLimiter
 from server.domain.events import EventBus
 from server.domain.firmware.releases import FirmwareReleases
 from server.domain.firmware.signing import ReleaseSigner
+from server.domain.fleet.claims import MAX_FUTURE_SECONDS, ClaimWindow, DeviceClaims
 from server.domain.fleet.devices import Devices
 from server.domain.fleet.groups import Groups
 from server.domain.fleet.homes import Homes
@@ -166,7 +167,7 @@ class Application:
                 "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity),
                 "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
                 "hxtp.cloud.v1.DeviceService": DeviceServicer(
-                    self.devices, self.bootstrap, self.device_messages
+                    self.devices, self.bootstrap, self.device_messages, self._claims(settings)
                 ),
                 "hxtp.cloud.v1.BrokerAuthService": BrokerAuthServicer(self.broker_access),
                 "hxtp.cloud.v1.GroupService": GroupServicer(self.groups),
@@ -247,6 +248,12 @@ class Application:
             ),
         )
         self.fanout = FanOut(self.commands, self.devices, self.groups, settings.fanout_max)
+
+    def _claims(self, settings: Settings) -> DeviceClaims:
+        window = ClaimWindow(settings.claim_window_seconds, MAX_FUTURE_SECONDS)
+        return DeviceClaims(
+            self.devices, Homes(self.database), self.cache, window, settings.device_mqtt_endpoint
+        )
 
     def _transport(self) -> Transport:
         if self.settings.grpc_target:

@@ -117,6 +117,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "live events a WebSocket client may fall behind by before its oldest are dropped",
     ),
     "HXTP_LOG_LEVEL": ("info", "log level: debug, info, warning, error"),
+    "HXTP_CLAIM_WINDOW_SECONDS": ("300", "oldest device-claim timestamp accepted, in seconds"),
     "HXTP_CORS_ORIGINS": (
         "",
         "origins (comma-separated, as https://app.example.com) whose pages may call the API; empty = no CORS",
@@ -185,6 +186,7 @@ class Settings:
     ws_queue_size: int = 256
     log_level: str = "info"
     cors_origins: tuple[str, ...] = ()
+    claim_window_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -240,6 +242,7 @@ class Settings:
             health_timeout=float(get("HXTP_HEALTH_TIMEOUT")),
             ws_queue_size=int(get("HXTP_WS_QUEUE_SIZE")),
             log_level=get("HXTP_LOG_LEVEL"),
+            claim_window_seconds=float(get("HXTP_CLAIM_WINDOW_SECONDS")),
             cors_origins=tuple(o.strip() for o in get("HXTP_CORS_ORIGINS").split(",") if o.strip()),
         )
 
