@@ -61,8 +61,13 @@ from server.domain.link.messages import DeviceMessages
 from server.domain.link.outcomes import CachedOutcomes
 from server.domain.link.replay import ReplayGuard
 from server.domain.link.sequence import OutboundSequence
+from server.domain.platform.flags import FeatureFlags
+from server.domain.platform.operator import OperatorKey
+from server.domain.platform.suspensions import TenantSuspensions
+from server.domain.platform.tenants import Platform
 from server.domain.resources import FoundBy
 from server.keyfiles import load_or_create_secret
+from server.rpc.admin import AdminServicer
 from server.rpc.auth import AuthServicer
 from server.rpc.broker_auth import BrokerAuthServicer
 from server.rpc.chain import Chain
@@ -122,6 +127,9 @@ class Application:
                 settings.idp_issuer,
                 settings.idp_audience,
                 settings.cookie_secure,
+                idp_hs256_secret=settings.idp_hs256_secret,
+                signup_creates_tenant=settings.signup_creates_tenant,
+                signup_url=settings.signup_url,
             ),
         )
         kit = self.identity
@@ -151,6 +159,7 @@ class Application:
             self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit
         )
         self.groups = Groups(self.database)
+        self.suspensions = TenantSuspensions(self.database)
         self.command_log = CommandLog(
             self.database, timedelta(seconds=settings.command_ack_seconds), self.devices
         )
@@ -162,9 +171,10 @@ class Application:
                 "hxtp.cloud.v1.StateStreamService": StateStreamServicer(self.events),
                 "hxtp.cloud.v1.HealthService": HealthServicer(self.health, self.presence.active_count),
                 "hxtp.cloud.v1.AuthService": AuthServicer(
-                    kit.identity, kit.api_keys, kit.sessions, kit.handshakes
+                    kit.identity, kit.api_keys, kit.sessions, kit.handshakes, kit.onboarding
                 ),
-                "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity),
+                "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity, kit.onboarding),
+                "hxtp.cloud.v1.AdminService": self._admin(settings),
                 "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
                 "hxtp.cloud.v1.DeviceService": DeviceServicer(
                     self.devices, self.bootstrap, self.device_messages, self._claims(settings)
@@ -187,7 +197,12 @@ class Application:
                     )
                 ),
             },
-            Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter),
+            Chain(
+                kit.authenticator,
+                devices=FoundBy(self.devices.get),
+                limiter=kit.limiter,
+                suspensions=self.suspensions,
+            ),
         )
         self.gateway = Gateway(self._transport())
         self.ports = Ports(http=0, grpc=0)
@@ -248,6 +263,19 @@ class Application:
             ),
         )
         self.fanout = FanOut(self.commands, self.devices, self.groups, settings.fanout_max)
+
+    def _admin(self, settings: Settings) -> AdminServicer:
+        async def healthy() -> bool:
+            return (await self.health.check()).healthy
+
+        platform = Platform(self.database, self.suspensions, self.presence.active_count, healthy)
+        return AdminServicer(
+            OperatorKey(settings.admin_key),
+            self.identity.onboarding,
+            platform,
+            self.suspensions,
+            FeatureFlags(self.database),
+        )
 
     def _claims(self, settings: Settings) -> DeviceClaims:
         window = ClaimWindow(settings.claim_window_seconds, MAX_FUTURE_SECONDS)

@@ -51,6 +51,16 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "HXTP_IDP_ISSUER": ("", "required iss claim of identity-provider JWTs (empty = not checked)"),
     "HXTP_IDP_AUDIENCE": ("", "required aud claim of identity-provider JWTs (empty = not checked)"),
+    "HXTP_IDP_HS256_SECRET": (
+        "",
+        "shared HS256 secret of identity-provider JWTs (a Supabase project's JWT secret); empty = off",
+    ),
+    "HXTP_SIGNUP_CREATES_TENANT": (
+        "false",
+        "a person without tenant or invite gets a tenant of their own at identity-provider sign-in",
+    ),
+    "HXTP_SIGNUP_URL": ("http://localhost:3000/signup", "dashboard page that invite links point to"),
+    "HXTP_ADMIN_KEY": ("", "platform operator key for /admin/* (x-hxtp-admin-key); empty = no admin routes"),
     "HXTP_COOKIE_SECURE": ("false", "mark the browser session cookie Secure (true behind HTTPS)"),
     "HXTP_MQTT_SHARED_GROUP": (
         "",
@@ -186,6 +196,10 @@ class Settings:
     ws_queue_size: int = 256
     log_level: str = "info"
     cors_origins: tuple[str, ...] = ()
+    idp_hs256_secret: str = ""
+    signup_creates_tenant: bool = False
+    signup_url: str = "http://localhost:3000/signup"
+    admin_key: str = ""
     claim_window_seconds: float = 300.0
 
     @classmethod
@@ -243,6 +257,10 @@ class Settings:
             ws_queue_size=int(get("HXTP_WS_QUEUE_SIZE")),
             log_level=get("HXTP_LOG_LEVEL"),
             claim_window_seconds=float(get("HXTP_CLAIM_WINDOW_SECONDS")),
+            idp_hs256_secret=get("HXTP_IDP_HS256_SECRET"),
+            signup_creates_tenant=get("HXTP_SIGNUP_CREATES_TENANT").strip().lower() in ("1", "true", "yes"),
+            signup_url=get("HXTP_SIGNUP_URL"),
+            admin_key=get("HXTP_ADMIN_KEY"),
             cors_origins=tuple(o.strip() for o in get("HXTP_CORS_ORIGINS").split(",") if o.strip()),
         )
 

@@ -10,6 +10,7 @@ from google.api import httpbody_pb2
 from hxtp.cloud.v1 import auth_pb2
 from server.domain.identity.api_keys import ApiKeys, IssuedKey, KeyView
 from server.domain.identity.cli_handshake import PENDING, CliHandshakes, check_code
+from server.domain.identity.onboarding import Onboarding
 from server.domain.identity.principal import Credential
 from server.domain.identity.sessions import Sessions
 from server.domain.identity.users import Identity
@@ -23,9 +24,15 @@ SET_COOKIE = HTTP_HEADER_PREFIX + "set-cookie"
 
 class AuthServicer:
     def __init__(
-        self, identity: Identity, api_keys: ApiKeys, sessions: Sessions, handshakes: CliHandshakes
+        self,
+        identity: Identity,
+        api_keys: ApiKeys,
+        sessions: Sessions,
+        handshakes: CliHandshakes,
+        onboarding: Onboarding,
     ) -> None:
         self._identity = identity
+        self._onboarding = onboarding
         self._keys = api_keys
         self._sessions = sessions
         self._handshakes = handshakes
@@ -39,7 +46,12 @@ class AuthServicer:
             user.tenant_id = me.tenant_id
         if me.tenant_slug is not None:
             user.tenant_slug = me.tenant_slug
-        return auth_pb2.GetMeResponse(authenticated=True, has_tenant=me.tenant_id is not None, user=user)
+        return auth_pb2.GetMeResponse(
+            authenticated=True,
+            has_tenant=me.tenant_id is not None,
+            user=user,
+            onboarding=await self._onboarding.path_for(call_context.principal()),
+        )
 
     async def GetCsrfToken(self, request: Any, context: Any) -> auth_pb2.GetCsrfTokenResponse:
         principal = call_context.optional_principal()

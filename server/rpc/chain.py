@@ -1,6 +1,7 @@
 """The one chain every RPC traverses, native gRPC and in-process gateway calls alike:
 
-authenticate -> CSRF (cookie sessions, mutating methods) -> device lookup (methods flagged
+authenticate -> suspended tenant (403 TENANT_SUSPENDED) -> CSRF (cookie sessions, mutating methods) ->
+device lookup (methods flagged
 `device_lookup_first`: 404 before anything else) -> tenant -> role -> scope -> rate limit (for
 command routes deferred to the gates' own rate-limit step, server/domain/identity/quota.py) ->
 servicer -> error funnel (+ metrics, request id, X-RateLimit-* headers).
@@ -26,6 +27,7 @@ from server.domain.identity.principal import Credential, Principal, Role
 from server.domain.identity.quota import defer_quota
 from server.domain.identity.rate_limits import RateLimiter, limit_for
 from server.domain.identity.sessions import MUTATING_METHODS, csrf_matches
+from server.domain.platform.suspensions import TenantSuspensions
 from server.domain.resources import DeviceDirectory, NoDevices
 from server.errors import Code, HxtpError
 from server.rpc import call_context
@@ -73,10 +75,12 @@ class Chain:
         authenticator: Authenticator,
         devices: DeviceDirectory | None = None,
         limiter: RateLimiter | None = None,
+        suspensions: TenantSuspensions | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._devices: DeviceDirectory = devices if devices is not None else NoDevices()
         self._limiter = limiter
+        self._suspensions = suspensions
 
     async def _admit(
         self, policy: Any, metadata: dict[str, str], request: Any, headers: Headers
@@ -89,6 +93,9 @@ class Chain:
                 await self._limit(policy, principal, headers)
             return principal
         principal = await self._authenticator.authenticate(metadata)
+        if self._suspensions is not None and principal.tenant_id is not None:
+            # Before anything reads or changes the tenant's data, commands included.
+            await self._suspensions.refuse_if_suspended(principal.tenant_id)
         if principal.credential == Credential.SESSION and metadata.get(HTTP_METHOD, "") in MUTATING_METHODS:
             if not csrf_matches(principal, metadata.get("x-csrf-token", "")):
                 raise HxtpError(Code.FORBIDDEN, "Missing or invalid X-CSRF-Token (GET /auth/csrf)")

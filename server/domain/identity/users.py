@@ -74,6 +74,10 @@ class Identity:
         # (writes below forget it at once; other replicas' writes show within the TTL).
         self._memo: TtlMemo[tuple[str, str | None], _UserFacts] = TtlMemo()
 
+    def forget_cached(self) -> None:
+        """After another module changed a user's tenant or role (onboarding), read them afresh."""
+        self._memo.clear()
+
     # ---------------------------------------------------------------- per request
 
     async def _facts(self, user_id: str, tenant_id: str | None) -> _UserFacts:
