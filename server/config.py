@@ -51,7 +51,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "HXTP_IDP_ISSUER": ("", "required iss claim of identity-provider JWTs (empty = not checked)"),
     "HXTP_IDP_AUDIENCE": ("", "required aud claim of identity-provider JWTs (empty = not checked)"),
-    "HXTP_IDP_HS256_SECRET": (
+    "HXTP_IDP_SHARED_SECRET": (
         "",
         "shared HS256 secret of identity-provider JWTs (a Supabase project's JWT secret); empty = off",
     ),
@@ -257,7 +257,7 @@ class Settings:
             ws_queue_size=int(get("HXTP_WS_QUEUE_SIZE")),
             log_level=get("HXTP_LOG_LEVEL"),
             claim_window_seconds=float(get("HXTP_CLAIM_WINDOW_SECONDS")),
-            idp_hs256_secret=get("HXTP_IDP_HS256_SECRET"),
+            idp_hs256_secret=get("HXTP_IDP_SHARED_SECRET"),
             signup_creates_tenant=get("HXTP_SIGNUP_CREATES_TENANT").strip().lower() in ("1", "true", "yes"),
             signup_url=get("HXTP_SIGNUP_URL"),
             admin_key=get("HXTP_ADMIN_KEY"),

@@ -35,7 +35,7 @@ def supabase_token(sub: str, email: str, secret: str = IDP_SECRET, **claims: Any
 async def admin_app(backend: dict[str, str], tmp_path: Path) -> AsyncIterator[Application]:
     env = {
         "HXTP_ADMIN_KEY": ADMIN_KEY,
-        "HXTP_IDP_HS256_SECRET": IDP_SECRET,
+        "HXTP_IDP_SHARED_SECRET": IDP_SECRET,
         "HXTP_IDP_ISSUER": ISSUER,
         "HXTP_IDP_AUDIENCE": "authenticated",
     }
@@ -171,7 +171,7 @@ async def test_without_invite_or_setting_a_first_sign_in_stays_tenantless(api: h
 
 
 async def test_opt_in_setting_gives_a_first_sign_in_its_own_tenant(tmp_path: Path) -> None:
-    env = {"HXTP_IDP_HS256_SECRET": IDP_SECRET, "HXTP_SIGNUP_CREATES_TENANT": "true"}
+    env = {"HXTP_IDP_SHARED_SECRET": IDP_SECRET, "HXTP_SIGNUP_CREATES_TENANT": "true"}
     async with (
         running(tmp_path, wait_for_mqtt=False, **env) as app,
         httpx.AsyncClient(base_url=base_url(app) + "/api/v1") as api,

@@ -3,7 +3,7 @@
 Credential kinds, tried in this order:
 - `X-API-Key: hxtp_...`, or `Authorization: Bearer hxtp_...`: an API key (server/domain/identity/api_keys.py);
 - `Authorization: Bearer <JWT>`: HS256 issued by this server -> a server-minted token; any other
-  (an RS/ES/EdDSA token, or HS256 from another issuer when HXTP_IDP_HS256_SECRET is set) -> the
+  (an RS/ES/EdDSA token, or HS256 from another issuer when HXTP_IDP_SHARED_SECRET is set) -> the
   external identity provider's token when one is configured (server/domain/identity/idp.py);
 - the `hxtp_session` cookie: a browser session (server/domain/identity/sessions.py).
 A credential that is present but expired, malformed, wrongly signed or revoked is a 401; it never

@@ -3,7 +3,7 @@ against the provider's JWKS, or a shared HS256 secret (Supabase projects sign wi
 issuer and audience, then mapped to a user by subject; a person without a tenant is onboarded
 (server/domain/identity/onboarding.py) at that moment.
 
-Off unless HXTP_IDP_JWKS_URL or HXTP_IDP_HS256_SECRET is set. Keys are fetched by PyJWT's JWKS
+Off unless HXTP_IDP_JWKS_URL or HXTP_IDP_SHARED_SECRET is set. Keys are fetched by PyJWT's JWKS
 client (cached, refetched when a token names an unknown key id); its fetch blocks, so it runs in a
 worker thread.
 """
