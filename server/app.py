@@ -32,6 +32,9 @@ from server.devicelink.dispatch import LinkDispatcher
 from server.devicelink.inbound import InboundPipeline, Limits
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
+from server.domain.assistant.memories import AgentMemories
+from server.domain.assistant.plans import Plans
+from server.domain.assistant.verification import StateVerifier
 from server.domain.audit.log import AuditLog
 from server.domain.catalog.manifests import Manifests
 from server.domain.cognition.proposals import Cognition
@@ -68,6 +71,7 @@ from server.domain.platform.tenants import Platform
 from server.domain.resources import FoundBy
 from server.keyfiles import load_or_create_secret
 from server.rpc.admin import AdminServicer
+from server.rpc.assistant import AssistantServicer
 from server.rpc.auth import AuthServicer
 from server.rpc.broker_auth import BrokerAuthServicer
 from server.rpc.chain import Chain
@@ -187,6 +191,15 @@ class Application:
                 "hxtp.cloud.v1.CognitionService": CognitionServicer(
                     Cognition(self.database, self.devices, self.fanout)
                 ),
+                "hxtp.cloud.v1.AssistantService": AssistantServicer(
+                    self.plans,
+                    AgentMemories(self.database),
+                    StateVerifier(
+                        self.command_log,
+                        self.device_messages.latest_state,
+                        timedelta(seconds=settings.command_ack_seconds),
+                    ),
+                ),
                 "hxtp.cloud.v1.FirmwareService": FirmwareServicer(
                     FirmwareReleases(
                         self.database,
@@ -263,6 +276,7 @@ class Application:
             ),
         )
         self.fanout = FanOut(self.commands, self.devices, self.groups, settings.fanout_max)
+        self.plans = Plans(self.database, self.commands, self.command_log, self.manifests)
 
     def _admin(self, settings: Settings) -> AdminServicer:
         async def healthy() -> bool:
@@ -376,6 +390,7 @@ class Application:
             await self._http_task
         if self._grpc_server is not None:
             await self._grpc_server.stop(grace=1.0)
+        await self.plans.close()
         await self.gateway.transport.close()
         if self.mqtt is not None:
             await self.mqtt.stop()
