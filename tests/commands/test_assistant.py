@@ -5,7 +5,8 @@ ack their commands on MQTT, on the embedded defaults and on PostgreSQL + Redis +
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -26,10 +27,8 @@ def sdk(fleet: Fleet, tenant_id: str | None = None) -> SyncAdminClient:
     return SyncAdminClient(f"http://127.0.0.1:{fleet.app.ports.http}/api/v1", api_key=token)
 
 
-async def answer_commands(
-    device: FirmwareDevice, peer: MqttPeer, seen: list[str], error_for: Callable[[str], str | None]
-) -> None:
-    """The device's firmware: verify each command and ack it (failed when error_for says so)."""
+async def answer_commands(device: FirmwareDevice, peer: MqttPeer, seen: list[str], error: str | None) -> None:
+    """The device's firmware: verify each command and ack it (as failed with `error` when given)."""
     while True:
         try:
             _, payload = await peer.next_message(within=30)
@@ -37,9 +36,27 @@ async def answer_commands(
             return
         envelope = device.accept_command(payload)
         seen.append(envelope["action"])
-        peer.publish(
-            device.topic("cmd_ack"), device.ack(envelope["message_id"], error_for(envelope["action"]))
-        )
+        peer.publish(device.topic("cmd_ack"), device.ack(envelope["message_id"], error))
+
+
+@contextlib.asynccontextmanager
+async def answering(
+    fleet: Fleet, *kinds: tuple[str, str | None]
+) -> AsyncIterator[list[tuple[FirmwareDevice, list[str]]]]:
+    """Devices of these types whose firmware acks every command; yields each with the actions it saw."""
+    devices: list[tuple[FirmwareDevice, list[str]]] = []
+    tasks = []
+    for device_type, error in kinds:
+        device, peer = await fleet.device_on_mqtt(device_type)
+        seen: list[str] = []
+        tasks.append(asyncio.create_task(answer_commands(device, peer, seen, error)))
+        devices.append((device, seen))
+    try:
+        yield devices
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def final_plan(client: SyncAdminClient, plan_id: str) -> dict[str, Any]:
@@ -51,24 +68,16 @@ async def final_plan(client: SyncAdminClient, plan_id: str) -> dict[str, Any]:
 
 
 async def test_a_plan_runs_its_steps_in_order_each_after_its_ack(fleet: Fleet) -> None:
-    (a, a_peer), (b, b_peer) = await fleet.device_on_mqtt("light"), await fleet.device_on_mqtt("switch")
-    seen_a: list[str] = []
-    seen_b: list[str] = []
-    tasks = [
-        asyncio.create_task(answer_commands(a, a_peer, seen_a, lambda _: None)),
-        asyncio.create_task(answer_commands(b, b_peer, seen_b, lambda _: None)),
-    ]
     client = sdk(fleet)
-    steps = [
-        {"device_id": a.device_id, "action": "light_on"},
-        {"device_id": b.device_id, "action": "turn_on"},
-        {"target_id": a.device_id, "action": "light_brightness", "params": {"brightness": 40}},
-    ]
-    accepted = await asyncio.to_thread(client.execute_plan, "evening", steps)
-    assert accepted["status"] == "accepted" and accepted["plan_id"]
-    plan = await final_plan(client, accepted["plan_id"])
-    for task in tasks:
-        task.cancel()
+    async with answering(fleet, ("light", None), ("switch", None)) as [(a, seen_a), (b, seen_b)]:
+        steps = [
+            {"device_id": a.device_id, "action": "light_on"},
+            {"device_id": b.device_id, "action": "turn_on"},
+            {"target_id": a.device_id, "action": "light_brightness", "params": {"brightness": 40}},
+        ]
+        accepted = await asyncio.to_thread(client.execute_plan, "evening", steps)
+        assert accepted["status"] == "accepted" and accepted["plan_id"]
+        plan = await final_plan(client, accepted["plan_id"])
     assert plan["status"] == "succeeded" and plan["name"] == "evening"
     assert plan["execution_mode"] == "sequential" and plan["on_failure"] == "rollback_all"
     assert [s["status"] for s in plan["steps"]] == ["succeeded"] * 3
@@ -79,23 +88,15 @@ async def test_a_plan_runs_its_steps_in_order_each_after_its_ack(fleet: Fleet) -
 
 
 async def test_a_failed_step_rolls_back_the_steps_done_with_manifest_inverses(fleet: Fleet) -> None:
-    (a, a_peer), (b, b_peer) = await fleet.device_on_mqtt("light"), await fleet.device_on_mqtt("light")
-    seen_a: list[str] = []
-    seen_b: list[str] = []
-    tasks = [
-        asyncio.create_task(answer_commands(a, a_peer, seen_a, lambda _: None)),
-        asyncio.create_task(answer_commands(b, b_peer, seen_b, lambda action: "jammed")),
-    ]
     client = sdk(fleet)
-    steps = [
-        {"device_id": a.device_id, "action": "light_on"},
-        {"device_id": b.device_id, "action": "light_on"},
-        {"device_id": a.device_id, "action": "light_brightness", "params": {"brightness": 10}},
-    ]
-    accepted = await asyncio.to_thread(client.execute_plan, "doomed", steps)
-    plan = await final_plan(client, accepted["plan_id"])
-    for task in tasks:
-        task.cancel()
+    async with answering(fleet, ("light", None), ("light", "jammed")) as [(a, seen_a), (b, _)]:
+        steps = [
+            {"device_id": a.device_id, "action": "light_on"},
+            {"device_id": b.device_id, "action": "light_on"},
+            {"device_id": a.device_id, "action": "light_brightness", "params": {"brightness": 10}},
+        ]
+        accepted = await asyncio.to_thread(client.execute_plan, "doomed", steps)
+        plan = await final_plan(client, accepted["plan_id"])
     assert plan["status"] == "rolled_back", plan
     first, second, third = plan["steps"]
     assert first["status"] == "rolled_back" and first["rollback"]["action"] == "light_off"
@@ -106,14 +107,14 @@ async def test_a_failed_step_rolls_back_the_steps_done_with_manifest_inverses(fl
 
 
 async def test_stop_leaves_done_steps_and_gate_refusals_fail_a_step(fleet: Fleet) -> None:
-    (a, a_peer) = await fleet.device_on_mqtt("light")
-    seen: list[str] = []
-    task = asyncio.create_task(answer_commands(a, a_peer, seen, lambda _: None))
     client = sdk(fleet)
-    steps = [{"device_id": a.device_id, "action": "light_on"}, {"device_id": a.device_id, "action": "unlock"}]
-    accepted = await asyncio.to_thread(client.execute_plan, "halt", steps, "sequential", "stop")
-    plan = await final_plan(client, accepted["plan_id"])
-    task.cancel()
+    async with answering(fleet, ("light", None)) as [(a, seen)]:
+        steps = [
+            {"device_id": a.device_id, "action": "light_on"},
+            {"device_id": a.device_id, "action": "unlock"},
+        ]
+        accepted = await asyncio.to_thread(client.execute_plan, "halt", steps, "sequential", "stop")
+        plan = await final_plan(client, accepted["plan_id"])
     assert plan["status"] == "failed"
     assert [s["status"] for s in plan["steps"]] == ["succeeded", "failed"]
     assert "manifest" in plan["steps"][1]["error"] and seen == ["light_on"]

@@ -8,6 +8,7 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,6 +45,17 @@ async def poll_like_the_cli(url: str) -> str:
             await asyncio.sleep(0.1)
 
 
+async def sign_in_and_approve(page: Any, key: str, email: str | None = None) -> None:
+    """On the open approval page: paste the key, sign in, approve, and wait for the confirmation."""
+    await page.fill("#token", key)
+    await page.click("#signin-button")
+    await page.wait_for_selector("#approve")  # reloaded with the session cookie
+    if email is not None:
+        assert await page.inner_text("#who") == email
+    await page.click("#approve")
+    await page.wait_for_function("document.getElementById('result').textContent.startsWith('Approved')")
+
+
 async def test_person_approves_the_cli_login_in_a_browser(app: Application) -> None:
     api = base_url(app) + "/api/v1"
     owner = await user_token(app, "owner", tenant="Browser Home")
@@ -63,14 +75,7 @@ async def test_person_approves_the_cli_login_in_a_browser(app: Application) -> N
             page = await browser.new_page()
             await page.goto(f"{api}/auth/cli?code={code}")
             assert "waiting" in await page.inner_text("body")
-            await page.fill("#token", key)
-            await page.click("#signin-button")
-            await page.wait_for_selector("#approve")  # reloaded with the session cookie
-            assert await page.inner_text("#who") == email
-            await page.click("#approve")
-            await page.wait_for_function(
-                "document.getElementById('result').textContent.startsWith('Approved')"
-            )
+            await sign_in_and_approve(page, key, email)
         finally:
             await browser.close()
 
@@ -102,13 +107,7 @@ async def test_an_ordinary_api_key_approves_and_the_finished_link_says_used(app:
         try:
             page = await browser.new_page()
             await page.goto(f"{api}/auth/cli?code={code}")
-            await page.fill("#token", key)
-            await page.click("#signin-button")
-            await page.wait_for_selector("#approve")
-            await page.click("#approve")
-            await page.wait_for_function(
-                "document.getElementById('result').textContent.startsWith('Approved')"
-            )
+            await sign_in_and_approve(page, key)
             token = await asyncio.wait_for(cli, 10)
             await page.goto(f"{api}/auth/cli?code={code}")  # reopened after the CLI took its token
             assert "already used" in await page.inner_text("#finished")
