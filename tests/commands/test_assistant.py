@@ -13,7 +13,7 @@ import grpc
 import pytest
 from hxtp_py.client.admin_client import HxTPAdminError, SyncAdminClient
 
-from hxtp.cloud.v1 import assistant_pb2
+from hxtp.cloud.v1 import assistant_pb2, command_pb2
 from server.domain.identity.principal import Principal, Role
 from tests.commands.conftest import Fleet
 from tests.devicelink.conftest import eventually
@@ -212,3 +212,49 @@ async def test_assistant_over_native_grpc(fleet: Fleet) -> None:
             metadata=(("authorization", token),),
         )
         assert [m.id for m in listed.memories] == [created.id]
+
+
+async def test_plans_and_group_capability_over_native_grpc(fleet: Fleet) -> None:
+    metadata = (("authorization", fleet.headers()["authorization"]),)
+    async with (
+        answering(fleet, ("light", None), ("lock", None)) as [(light, seen_light), (lock, seen_lock)],
+        grpc.aio.insecure_channel(f"127.0.0.1:{fleet.app.ports.grpc}") as channel,
+    ):
+        group = await fleet.post(
+            "/api/v1/groups", {"name": "Hall", "device_ids": [light.device_id, lock.device_id]}
+        )
+        command = channel.unary_unary(
+            "/hxtp.cloud.v1.CommandService/ExecuteGroupCommand",
+            request_serializer=command_pb2.ExecuteGroupCommandRequest.SerializeToString,
+            response_deserializer=command_pb2.ExecuteGroupCommandResponse.FromString,
+        )
+        sent = await command(
+            command_pb2.ExecuteGroupCommandRequest(
+                slug=group.json()["slug"], action="ping", capability="lock"
+            ),
+            metadata=metadata,
+        )
+        assert [r.device_id for r in sent.results] == [lock.device_id]
+
+        execute = channel.unary_unary(
+            "/hxtp.cloud.v1.AssistantService/ExecutePlan",
+            request_serializer=assistant_pb2.ExecutePlanRequest.SerializeToString,
+            response_deserializer=assistant_pb2.ExecutePlanResponse.FromString,
+        )
+        get_plan = channel.unary_unary(
+            "/hxtp.cloud.v1.AssistantService/GetPlan",
+            request_serializer=assistant_pb2.GetPlanRequest.SerializeToString,
+            response_deserializer=assistant_pb2.GetPlanResponse.FromString,
+        )
+        request = assistant_pb2.ExecutePlanRequest(
+            name="rpc", execution_mode="sequential", on_failure="rollback_all"
+        )
+        request.steps.add().update({"device_id": light.device_id, "action": "light_on"})
+        accepted = await execute(request, metadata=metadata)
+
+        async def finished() -> assistant_pb2.GetPlanResponse | None:
+            plan = await get_plan(assistant_pb2.GetPlanRequest(plan_id=accepted.plan_id), metadata=metadata)
+            return plan if plan.status in FINAL else None
+
+        plan = await eventually(finished, within=20)
+    assert plan.status == "succeeded" and seen_light == ["light_on"] and seen_lock == ["ping"]

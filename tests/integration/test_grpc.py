@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from gateway.transport import error_detail
 from hxtp.cloud.v1 import errors_pb2, home_pb2, system_pb2
+from hxtp.cloud.v1 import health_pb2 as health_api
 from server.app import Application
 from server.rpc.registry import api_services
 from tests.integration.harness import running
@@ -72,3 +73,18 @@ async def test_native_calls_meet_the_same_chain(app: Application, channel: grpc.
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     detail = error_detail(refused.value.trailing_metadata() or ())
     assert detail is not None and detail.code == errors_pb2.UNAUTHORIZED
+
+
+async def test_health_over_grpc_names_what_runs(channel: grpc.aio.Channel) -> None:
+    call = channel.unary_unary(
+        "/hxtp.cloud.v1.HealthService/GetHealth",
+        request_serializer=health_api.GetHealthRequest.SerializeToString,
+        response_deserializer=health_api.GetHealthResponse.FromString,
+    )
+    reply = await call(health_api.GetHealthRequest())
+    assert (reply.backends.database, reply.backends.cache, reply.backends.mqtt) == (
+        "sqlite",
+        "in-process",
+        "embedded",
+    )
+    assert reply.services["database"].backend == "sqlite"
