@@ -3,8 +3,9 @@
 Uploaded images are stored under the firmware directory as `<id>.bin`, with a server-computed
 SHA-256, and are published at once unless the upload asks to hold them (then `release` publishes).
 `create_release` records an externally hosted image (by URL and checksum) and publishes it at once.
-Every release carries the server's Ed25519 signature over its digest (firmware_signing). Versions compare as semantic versions; device type `_all` (the
-dashboard's probe) matches releases of every type.
+Every release carries the server's Ed25519 signature over its digest (firmware_signing). Versions
+compare as semantic versions; device type `_all` (the dashboard's probe) matches releases of every
+type.
 """
 
 from __future__ import annotations
