@@ -17,6 +17,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -70,7 +71,7 @@ class Onboarding:
                 )
             )
             await session.commit()
-        link = f"{self._signup_url}?invite={token}&email={address}"
+        link = f"{self._signup_url}?{urlencode({'invite': token, 'email': address})}"
         return IssuedInvite(token, link, address, iso(expires), tenant_id)
 
     async def at_sign_in(self, principal: Principal) -> Principal:
@@ -81,7 +82,12 @@ class Onboarding:
         if invite is not None and await self._take(invite, principal.user_id):
             return await self._join(principal, invite)
         if self._own_tenant and principal.email:
-            await self._identity.register_tenant(principal, _own_name(principal.email))
+            try:
+                await self._identity.register_tenant(principal, _own_name(principal.email))
+            except HxtpError as error:
+                if error.code != Code.CONFLICT:
+                    raise
+                # A concurrent first request of the same person created it a moment ago.
             return await self._identity.principal_for_email(principal.email)
         return principal
 
