@@ -276,7 +276,7 @@ class Application:
             ),
         )
         self.fanout = FanOut(self.commands, self.devices, self.groups, settings.fanout_max)
-        self.plans = Plans(self.database, self.commands, self.command_log, self.manifests)
+        self.plans = Plans(self.database, self.commands, self.command_log, self.manifests, self.suspensions)
 
     def _admin(self, settings: Settings) -> AdminServicer:
         async def healthy() -> bool:

@@ -258,3 +258,32 @@ async def test_plans_and_group_capability_over_native_grpc(fleet: Fleet) -> None
 
         plan = await eventually(finished, within=20)
     assert plan.status == "succeeded" and seen_light == ["light_on"] and seen_lock == ["ping"]
+
+
+async def test_a_plan_stops_sending_once_its_tenant_is_suspended(fleet: Fleet) -> None:
+    owner = await fleet.app.identity.identity.ensure_user("planner@example.com", "owner", "Plan Home")
+    assert owner.tenant_id is not None
+    fleet.tenant_id = owner.tenant_id  # a tenant the operator can suspend
+    device, peer = await fleet.device_on_mqtt("light")
+    client = sdk(fleet)
+    steps = [
+        {"device_id": device.device_id, "action": "light_on"},
+        {"device_id": device.device_id, "action": "light_off"},
+    ]
+    accepted = await asyncio.to_thread(client.execute_plan, "interrupted", steps)
+    envelope = device.accept_command((await peer.next_message())[1])
+    await fleet.app.suspensions.suspend(fleet.tenant_id, "operator says stop")  # while step 1 is in flight
+    peer.publish(device.topic("cmd_ack"), device.ack(envelope["message_id"]))
+    plans = fleet.app.plans  # the running plan is read where it is stored, past the chain's refusal
+
+    async def finished() -> Any:
+        plan = await plans.get(fleet.tenant_id, accepted["plan_id"])
+        return plan if plan.status in FINAL else None
+
+    plan = await eventually(finished, within=20)
+    assert plan.status == "failed"
+    first, second = plan.steps
+    assert first["status"] == "succeeded" and first["rollback"]["status"] == "failed"
+    assert second["status"] == "failed" and "suspended" in second["error"]
+    with pytest.raises(TimeoutError):  # nothing more reached the device: no step 2, no rollback
+        await peer.next_message(within=0.5)

@@ -26,6 +26,7 @@ from server.domain.assistant.effects import inverse_of
 from server.domain.catalog.manifests import Manifests
 from server.domain.commands.gates import CommandGates, CommandRequest, Dispatched
 from server.domain.commands.history import CommandLog
+from server.domain.platform.suspensions import TenantSuspensions
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.platform_tables import Plan
@@ -85,12 +86,14 @@ class Plans:
         gates: CommandGates,
         log: CommandLog,
         manifests: Manifests,
+        suspensions: TenantSuspensions,
         poll_seconds: float = 0.1,
     ) -> None:
         self._db = database
         self._gates = gates
         self._log = log
         self._manifests = manifests
+        self._suspensions = suspensions
         self._poll = poll_seconds
         self._running: set[asyncio.Task[None]] = set()
 
@@ -213,6 +216,8 @@ class Plans:
     ) -> tuple[bool, str | None, str | None]:
         """(acked, command id, error): through the gates, then waits for the device's answer."""
         try:
+            # A plan outlives its request: a tenant suspended meanwhile sends nothing more.
+            await self._suspensions.refuse_if_suspended(tenant_id)
             outcome = await self._gates.execute(
                 CommandRequest(tenant_id, user_id, device_id, action, params), confirmable=False
             )
