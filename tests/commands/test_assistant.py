@@ -20,11 +20,22 @@ from tests.devicelink.conftest import eventually
 from tests.devicelink.firmware import FirmwareDevice, MqttPeer
 
 FINAL = ("succeeded", "failed", "rolled_back")
+# The tenant's free tier allows 60 requests a minute: pollers here ask a few times a second at most.
+POLL_SECONDS = 0.25
 
 
 def sdk(fleet: Fleet, tenant_id: str | None = None) -> SyncAdminClient:
     token = fleet.app.tokens.mint(Principal("agent-user", tenant_id or fleet.tenant_id, Role.ADMIN))
     return SyncAdminClient(f"http://127.0.0.1:{fleet.app.ports.http}/api/v1", api_key=token)
+
+
+def stub(channel: grpc.aio.Channel, method: str, request: Any, reply: Any) -> Any:
+    """A native unary call of `Service/Method` of hxtp.cloud.v1."""
+    return channel.unary_unary(
+        f"/hxtp.cloud.v1.{method}",
+        request_serializer=request.SerializeToString,
+        response_deserializer=reply.FromString,
+    )
 
 
 async def answer_commands(device: FirmwareDevice, peer: MqttPeer, seen: list[str], error: str | None) -> None:
@@ -54,17 +65,25 @@ async def answering(
     try:
         yield devices
     finally:
+        broken = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if broken:  # a firmware twin that refused a command says why, instead of a bare timeout
+            raise AssertionError(f"a device refused a command: {broken[0]!r}") from broken[0]
 
 
 async def final_plan(client: SyncAdminClient, plan_id: str) -> dict[str, Any]:
     async def done() -> dict[str, Any] | None:
+        await asyncio.sleep(POLL_SECONDS)
         plan = await asyncio.to_thread(client.get_plan_status, plan_id)
         return plan if plan["status"] in FINAL else None
 
-    return dict(await eventually(done, within=20))
+    try:
+        return dict(await eventually(done, within=40))
+    except TimeoutError:
+        last = await asyncio.to_thread(client.get_plan_status, plan_id)
+        raise AssertionError(f"plan {plan_id} did not finish: {last}") from None
 
 
 async def test_a_plan_runs_its_steps_in_order_each_after_its_ack(fleet: Fleet) -> None:
@@ -166,6 +185,7 @@ async def test_state_verification_after_commands(fleet: Fleet) -> None:
 
     def settled(command_id: str) -> Callable[[], Any]:
         async def check() -> dict[str, Any] | None:
+            await asyncio.sleep(POLL_SECONDS)
             answer = await asyncio.to_thread(client.get_state_verification, command_id)
             return answer if answer["status"] != "pending" else None
 
@@ -192,15 +212,17 @@ async def test_state_verification_after_commands(fleet: Fleet) -> None:
 async def test_assistant_over_native_grpc(fleet: Fleet) -> None:
     token = fleet.headers()["authorization"]
     async with grpc.aio.insecure_channel(f"127.0.0.1:{fleet.app.ports.grpc}") as channel:
-        create = channel.unary_unary(
-            "/hxtp.cloud.v1.AssistantService/CreateAgentMemory",
-            request_serializer=assistant_pb2.CreateAgentMemoryRequest.SerializeToString,
-            response_deserializer=assistant_pb2.CreateAgentMemoryResponse.FromString,
+        create = stub(
+            channel,
+            "AssistantService/CreateAgentMemory",
+            assistant_pb2.CreateAgentMemoryRequest,
+            assistant_pb2.CreateAgentMemoryResponse,
         )
-        listing = channel.unary_unary(
-            "/hxtp.cloud.v1.AssistantService/ListAgentMemories",
-            request_serializer=assistant_pb2.ListAgentMemoriesRequest.SerializeToString,
-            response_deserializer=assistant_pb2.ListAgentMemoriesResponse.FromString,
+        listing = stub(
+            channel,
+            "AssistantService/ListAgentMemories",
+            assistant_pb2.ListAgentMemoriesRequest,
+            assistant_pb2.ListAgentMemoriesResponse,
         )
         request = assistant_pb2.CreateAgentMemoryRequest(
             agent_id="grpc-agent", memory_type="fact", subject="s"
@@ -223,10 +245,11 @@ async def test_plans_and_group_capability_over_native_grpc(fleet: Fleet) -> None
         group = await fleet.post(
             "/api/v1/groups", {"name": "Hall", "device_ids": [light.device_id, lock.device_id]}
         )
-        command = channel.unary_unary(
-            "/hxtp.cloud.v1.CommandService/ExecuteGroupCommand",
-            request_serializer=command_pb2.ExecuteGroupCommandRequest.SerializeToString,
-            response_deserializer=command_pb2.ExecuteGroupCommandResponse.FromString,
+        command = stub(
+            channel,
+            "CommandService/ExecuteGroupCommand",
+            command_pb2.ExecuteGroupCommandRequest,
+            command_pb2.ExecuteGroupCommandResponse,
         )
         sent = await command(
             command_pb2.ExecuteGroupCommandRequest(
@@ -236,15 +259,14 @@ async def test_plans_and_group_capability_over_native_grpc(fleet: Fleet) -> None
         )
         assert [r.device_id for r in sent.results] == [lock.device_id]
 
-        execute = channel.unary_unary(
-            "/hxtp.cloud.v1.AssistantService/ExecutePlan",
-            request_serializer=assistant_pb2.ExecutePlanRequest.SerializeToString,
-            response_deserializer=assistant_pb2.ExecutePlanResponse.FromString,
+        execute = stub(
+            channel,
+            "AssistantService/ExecutePlan",
+            assistant_pb2.ExecutePlanRequest,
+            assistant_pb2.ExecutePlanResponse,
         )
-        get_plan = channel.unary_unary(
-            "/hxtp.cloud.v1.AssistantService/GetPlan",
-            request_serializer=assistant_pb2.GetPlanRequest.SerializeToString,
-            response_deserializer=assistant_pb2.GetPlanResponse.FromString,
+        get_plan = stub(
+            channel, "AssistantService/GetPlan", assistant_pb2.GetPlanRequest, assistant_pb2.GetPlanResponse
         )
         request = assistant_pb2.ExecutePlanRequest(
             name="rpc", execution_mode="sequential", on_failure="rollback_all"
@@ -253,6 +275,7 @@ async def test_plans_and_group_capability_over_native_grpc(fleet: Fleet) -> None
         accepted = await execute(request, metadata=metadata)
 
         async def finished() -> assistant_pb2.GetPlanResponse | None:
+            await asyncio.sleep(POLL_SECONDS)
             plan = await get_plan(assistant_pb2.GetPlanRequest(plan_id=accepted.plan_id), metadata=metadata)
             return plan if plan.status in FINAL else None
 

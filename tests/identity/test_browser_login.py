@@ -45,6 +45,17 @@ async def poll_like_the_cli(url: str) -> str:
             await asyncio.sleep(0.1)
 
 
+async def owner_key(app: Application, api: str, tenant: str, scopes: list[str]) -> tuple[str, str]:
+    """An API key with these scopes of a new owner of `tenant`, and the owner's email."""
+    owner = await user_token(app, "owner", tenant=tenant)
+    async with httpx.AsyncClient(base_url=api) as http:
+        created = await http.post(
+            "/auth/api-keys", json={"name": "laptop", "scopes": scopes}, headers=bearer(owner)
+        )
+        email = (await http.get("/auth/me", headers=bearer(owner))).json()["user"]["email"]
+    return str(created.json()["key"]), str(email)
+
+
 async def sign_in_and_approve(page: Any, key: str, email: str | None = None) -> None:
     """On the open approval page: paste the key, sign in, approve, and wait for the confirmation."""
     await page.fill("#token", key)
@@ -58,14 +69,7 @@ async def sign_in_and_approve(page: Any, key: str, email: str | None = None) -> 
 
 async def test_person_approves_the_cli_login_in_a_browser(app: Application) -> None:
     api = base_url(app) + "/api/v1"
-    owner = await user_token(app, "owner", tenant="Browser Home")
-    async with httpx.AsyncClient(base_url=api) as http:
-        key = (
-            await http.post(
-                "/auth/api-keys", json={"name": "laptop", "scopes": ["admin:write"]}, headers=bearer(owner)
-            )
-        ).json()["key"]
-        email = (await http.get("/auth/me", headers=bearer(owner))).json()["user"]["email"]
+    key, email = await owner_key(app, api, "Browser Home", ["admin:write"])
     code = "HXT-" + secrets.token_hex(32)
     cli = asyncio.create_task(poll_like_the_cli(f"{api}/auth/handshake/{code}"))
 
@@ -90,15 +94,7 @@ async def test_person_approves_the_cli_login_in_a_browser(app: Application) -> N
 async def test_an_ordinary_api_key_approves_and_the_finished_link_says_used(app: Application) -> None:
     """The README's own key (devices:read, commands:send) approves; the CLI token is no wider."""
     api = base_url(app) + "/api/v1"
-    owner = await user_token(app, "owner", tenant="Key Home")
-    async with httpx.AsyncClient(base_url=api) as http:
-        key = (
-            await http.post(
-                "/auth/api-keys",
-                json={"name": "laptop", "scopes": ["devices:read", "commands:send"]},
-                headers=bearer(owner),
-            )
-        ).json()["key"]
+    key, _ = await owner_key(app, api, "Key Home", ["devices:read", "commands:send"])
     code = "HXT-" + secrets.token_hex(32)
     cli = asyncio.create_task(poll_like_the_cli(f"{api}/auth/handshake/{code}"))
 
