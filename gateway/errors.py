@@ -36,6 +36,9 @@ _GRPC_FALLBACK: dict[grpc.StatusCode, str] = {
 }
 
 
+_OPAQUE = frozenset({"INTERNAL_ERROR", "NOT_IMPLEMENTED"})
+
+
 @dataclass(frozen=True)
 class ErrorResponse:
     status: int
@@ -52,7 +55,9 @@ def failure_response(failure: RpcFailure) -> ErrorResponse:
         fields = struct_to_python(failure.detail.fields) if failure.detail.HasField("fields") else {}
         return _render(failure.detail.code, failure.detail.reason, fields)
     name = _GRPC_FALLBACK.get(failure.code, "INTERNAL_ERROR")
-    reason = failure.message if name != "INTERNAL_ERROR" else ""  # never leak internals
+    # Never leak internals: a bare INTERNAL or UNIMPLEMENTED status (grpc's own "Method not found",
+    # a remote server's method path) says nothing a client can act on, so the registry text stands.
+    reason = "" if name in _OPAQUE else failure.message
     return _render(_BY_NAME[name], reason, {})
 
 

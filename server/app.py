@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway.app import Gateway
 from gateway.connections import ConnectionLimits, reserve_descriptors, uvicorn_options
+from gateway.cors import Cors, parse_origins
 from gateway.transport import InProcessTransport, RemoteTransport, Transport
 from server import redaction
 from server.cache import create_cache
@@ -34,6 +35,9 @@ from server.devicelink.inbound import InboundPipeline, Limits
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
 from server.devicelink.sdk_events import SdkEvents
+from server.domain.assistant.memories import AgentMemories
+from server.domain.assistant.plans import Plans
+from server.domain.assistant.verification import StateVerifier
 from server.domain.audit.log import AuditLog
 from server.domain.catalog.manifests import Manifests
 from server.domain.cognition.proposals import Cognition
@@ -47,12 +51,13 @@ from server.domain.commands.limits import CommandLimits, DeviceCommandLimiter
 from server.domain.events import EventBus
 from server.domain.firmware.releases import FirmwareReleases
 from server.domain.firmware.signing import ReleaseSigner
+from server.domain.fleet.claims import MAX_FUTURE_SECONDS, ClaimWindow, DeviceClaims
 from server.domain.fleet.devices import Devices
 from server.domain.fleet.groups import Groups
 from server.domain.fleet.homes import Homes
 from server.domain.fleet.presence import Presence
 from server.domain.fleet.secrets import SecretBox
-from server.domain.health import HealthMonitor
+from server.domain.health import Backends, HealthMonitor
 from server.domain.identity.kit import IdentityKit, IdentitySettings
 from server.domain.identity.tokens import TokenService
 from server.domain.link.bootstrap import Bootstrap, BootstrapAnswer
@@ -64,8 +69,14 @@ from server.domain.link.sequence import OutboundSequence
 from server.domain.link.variants import LinkVariants
 from server.domain.memo import MemoHub
 from server.domain.outages import Outages
+from server.domain.platform.flags import FeatureFlags
+from server.domain.platform.operator import OperatorKey
+from server.domain.platform.suspensions import TenantSuspensions
+from server.domain.platform.tenants import Platform
 from server.domain.resources import FoundBy
 from server.keyfiles import load_or_create_secret
+from server.rpc.admin import AdminServicer
+from server.rpc.assistant import AssistantServicer
 from server.rpc.auth import AuthServicer
 from server.rpc.broker_auth import BrokerAuthServicer
 from server.rpc.chain import Chain
@@ -135,6 +146,9 @@ class Application:
                 settings.idp_audience,
                 settings.cookie_secure,
                 settings.tiers,
+                idp_hs256_secret=settings.idp_hs256_secret,
+                signup_creates_tenant=settings.signup_creates_tenant,
+                signup_url=settings.signup_url,
             ),
             self.memos,
         )
@@ -147,6 +161,7 @@ class Application:
                 "protocol_ready": self._protocol_ready,
             },
             timeout=settings.health_timeout,
+            backends=Backends.of(settings.database_url, settings.redis_url, settings.mqtt_url),
         )
         self.outages = Outages(
             {"database": database_unreachable, "redis": cache_unreachable},
@@ -171,6 +186,7 @@ class Application:
             self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit, self.memos
         )
         self.groups = Groups(self.database)
+        self.suspensions = TenantSuspensions(self.database)
         self.command_log = CommandLog(
             self.database, timedelta(seconds=settings.command_ack_seconds), self.devices, self.writer
         )
@@ -182,9 +198,10 @@ class Application:
                 "hxtp.cloud.v1.StateStreamService": StateStreamServicer(self.events),
                 "hxtp.cloud.v1.HealthService": HealthServicer(self.health, self.presence.active_count),
                 "hxtp.cloud.v1.AuthService": AuthServicer(
-                    kit.identity, kit.api_keys, kit.sessions, kit.handshakes
+                    kit.identity, kit.api_keys, kit.sessions, kit.handshakes, kit.onboarding
                 ),
-                "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity),
+                "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity, kit.onboarding),
+                "hxtp.cloud.v1.AdminService": self._admin(settings),
                 "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
                 "hxtp.cloud.v1.DeviceService": DeviceServicer(
                     self.devices,
@@ -195,6 +212,7 @@ class Application:
                         settings.telemetry_keep,
                         int(settings.telemetry_retention_seconds),
                     ),
+                    self._claims(settings),
                 ),
                 "hxtp.cloud.v1.BrokerAuthService": BrokerAuthServicer(self.broker_access),
                 "hxtp.cloud.v1.GroupService": GroupServicer(self.groups),
@@ -203,6 +221,15 @@ class Application:
                 "hxtp.cloud.v1.IntentService": IntentServicer(Intents(self.fanout)),
                 "hxtp.cloud.v1.CognitionService": CognitionServicer(
                     Cognition(self.database, self.devices, self.fanout)
+                ),
+                "hxtp.cloud.v1.AssistantService": AssistantServicer(
+                    self.plans,
+                    AgentMemories(self.database),
+                    StateVerifier(
+                        self.command_log,
+                        self.device_messages.latest_state,
+                        timedelta(seconds=settings.command_ack_seconds),
+                    ),
                 ),
                 "hxtp.cloud.v1.FirmwareService": FirmwareServicer(
                     FirmwareReleases(
@@ -221,6 +248,7 @@ class Application:
                 tiers=kit.tiers,
                 outages=self.outages,
                 text_guard=TextGuard(text_bounds()),
+                suspensions=self.suspensions,
             ),
         )
         sdk_events = SdkEvents(self.link_signer, client_id=str(uuid.uuid4()))
@@ -316,6 +344,26 @@ class Application:
             ),
         )
         self.fanout = FanOut(self.commands, self.devices, self.groups, settings.fanout_max)
+        self.plans = Plans(self.database, self.commands, self.command_log, self.manifests, self.suspensions)
+
+    def _admin(self, settings: Settings) -> AdminServicer:
+        async def healthy() -> bool:
+            return (await self.health.check()).healthy
+
+        platform = Platform(self.database, self.suspensions, self.presence.active_count, healthy)
+        return AdminServicer(
+            OperatorKey(settings.admin_key),
+            self.identity.onboarding,
+            platform,
+            self.suspensions,
+            FeatureFlags(self.database),
+        )
+
+    def _claims(self, settings: Settings) -> DeviceClaims:
+        window = ClaimWindow(settings.claim_window_seconds, MAX_FUTURE_SECONDS)
+        return DeviceClaims(
+            self.devices, Homes(self.database), self.cache, window, settings.device_mqtt_endpoint
+        )
 
     def _transport(self) -> Transport:
         if self.settings.grpc_target:
@@ -388,7 +436,7 @@ class Application:
         )
         reserve_descriptors(limits)
         config = uvicorn.Config(
-            self.gateway,
+            Cors(self.gateway, parse_origins(",".join(self.settings.cors_origins))),
             host=self.settings.http_host,
             port=self.settings.http_port,
             lifespan="off",
@@ -413,6 +461,7 @@ class Application:
             await self._http_task
         if self._grpc_server is not None:
             await self._grpc_server.stop(grace=1.0)
+        await self.plans.close()
         await self.gateway.transport.close()
         await self.mqtt.stop()
         if self.broker is not None:

@@ -51,6 +51,16 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "HXTP_IDP_ISSUER": ("", "required iss claim of identity-provider JWTs (empty = not checked)"),
     "HXTP_IDP_AUDIENCE": ("", "required aud claim of identity-provider JWTs (empty = not checked)"),
+    "HXTP_IDP_SHARED_SECRET": (
+        "",
+        "shared HS256 secret of identity-provider JWTs (a Supabase project's JWT secret); empty = off",
+    ),
+    "HXTP_SIGNUP_CREATES_TENANT": (
+        "false",
+        "a person without tenant or invite gets a tenant of their own at identity-provider sign-in",
+    ),
+    "HXTP_SIGNUP_URL": ("http://localhost:3000/signup", "dashboard page that invite links point to"),
+    "HXTP_ADMIN_KEY": ("", "platform operator key for /admin/* (x-hxtp-admin-key); empty = no admin routes"),
     "HXTP_COOKIE_SECURE": ("false", "mark the browser session cookie Secure (true behind HTTPS)"),
     "HXTP_MQTT_SHARED_GROUP": (
         "",
@@ -136,6 +146,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "bytes of a JSON request body at most (413 above); uploads are bounded by HXTP_FIRMWARE_MAX_BYTES",
     ),
     "HXTP_LOG_LEVEL": ("info", "log level: debug, info, warning, error"),
+    "HXTP_CLAIM_WINDOW_SECONDS": ("300", "oldest device-claim timestamp accepted, in seconds"),
+    "HXTP_CORS_ORIGINS": (
+        "",
+        "origins (comma-separated, as https://app.example.com) whose pages may call the API; empty = no CORS",
+    ),
 }
 
 
@@ -206,6 +221,12 @@ class Settings:
     http_max_header_bytes: int = 16384
     http_max_body_bytes: int = 1048576
     log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()
+    idp_hs256_secret: str = ""
+    signup_creates_tenant: bool = False
+    signup_url: str = "http://localhost:3000/signup"
+    admin_key: str = ""
+    claim_window_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -268,6 +289,12 @@ class Settings:
             http_max_header_bytes=int(get("HXTP_HTTP_MAX_HEADER_BYTES")),
             http_max_body_bytes=int(get("HXTP_HTTP_MAX_BODY_BYTES")),
             log_level=get("HXTP_LOG_LEVEL"),
+            claim_window_seconds=float(get("HXTP_CLAIM_WINDOW_SECONDS")),
+            idp_hs256_secret=get("HXTP_IDP_SHARED_SECRET"),
+            signup_creates_tenant=get("HXTP_SIGNUP_CREATES_TENANT").strip().lower() in ("1", "true", "yes"),
+            signup_url=get("HXTP_SIGNUP_URL"),
+            admin_key=get("HXTP_ADMIN_KEY"),
+            cors_origins=tuple(o.strip() for o in get("HXTP_CORS_ORIGINS").split(",") if o.strip()),
         )
 
     @property

@@ -7,10 +7,11 @@ from typing import Any
 
 from google.api import httpbody_pb2
 
-from contract.metadata import HTTP_HEADER_PREFIX, HTTP_STATUS
+from contract.metadata import HTTP_HEADER_PREFIX, HTTP_METHOD, HTTP_STATUS
 from hxtp.cloud.v1 import auth_pb2
 from server.domain.identity.api_keys import ApiKeys, IssuedKey, KeyView
 from server.domain.identity.cli_handshake import PENDING, CliHandshakes, check_code
+from server.domain.identity.onboarding import Onboarding
 from server.domain.identity.principal import Credential
 from server.domain.identity.sessions import Sessions
 from server.domain.identity.users import Identity
@@ -24,9 +25,15 @@ CONTENT_SECURITY_POLICY = HTTP_HEADER_PREFIX + "content-security-policy"
 
 class AuthServicer:
     def __init__(
-        self, identity: Identity, api_keys: ApiKeys, sessions: Sessions, handshakes: CliHandshakes
+        self,
+        identity: Identity,
+        api_keys: ApiKeys,
+        sessions: Sessions,
+        handshakes: CliHandshakes,
+        onboarding: Onboarding,
     ) -> None:
         self._identity = identity
+        self._onboarding = onboarding
         self._keys = api_keys
         self._sessions = sessions
         self._handshakes = handshakes
@@ -40,7 +47,12 @@ class AuthServicer:
             user.tenant_id = me.tenant_id
         if me.tenant_slug is not None:
             user.tenant_slug = me.tenant_slug
-        return auth_pb2.GetMeResponse(authenticated=True, has_tenant=me.tenant_id is not None, user=user)
+        return auth_pb2.GetMeResponse(
+            authenticated=True,
+            has_tenant=me.tenant_id is not None,
+            user=user,
+            onboarding=await self._onboarding.path_for(call_context.principal()),
+        )
 
     async def GetCsrfToken(self, request: Any, context: Any) -> auth_pb2.GetCsrfTokenResponse:
         principal = call_context.optional_principal()
@@ -58,11 +70,23 @@ class AuthServicer:
         return auth_pb2.LogoutResponse(status="logged_out")
 
     async def GetCliApprovalPage(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
-        code = check_code(request.code)
+        try:
+            code = check_code(request.code)
+        except HxtpError as error:
+            if HTTP_METHOD not in metadata_dict(context):
+                raise  # a native gRPC caller reads the error, not a page
+            # A person followed a broken link: a page that says so, not a JSON body.
+            context.set_trailing_metadata(
+                (
+                    (HTTP_STATUS, str(error.spec.http_status)),
+                    (CONTENT_SECURITY_POLICY, cli_page.CONTENT_SECURITY_POLICY),
+                )
+            )
+            return _html(cli_page.render_error(error.reason))
         status = await self._handshakes.open(code)
         html = cli_page.render(code, status, call_context.optional_principal())
         context.set_trailing_metadata(((CONTENT_SECURITY_POLICY, cli_page.CONTENT_SECURITY_POLICY),))
-        return httpbody_pb2.HttpBody(content_type="text/html; charset=utf-8", data=html)
+        return _html(html)
 
     async def ApproveCliLogin(self, request: Any, context: Any) -> auth_pb2.ApproveCliLoginResponse:
         decision = request.decision.strip().lower() or "approve"
@@ -95,6 +119,10 @@ class AuthServicer:
         prefix = request.prefix if request.HasField("prefix") else None
         issued, revoked_id = await self._keys.rotate(call_context.principal(), request.id, prefix)
         return auth_pb2.RotateApiKeyResponse(**_created(issued), revoked_id=revoked_id)
+
+
+def _html(page: bytes) -> httpbody_pb2.HttpBody:
+    return httpbody_pb2.HttpBody(content_type="text/html; charset=utf-8", data=page)
 
 
 def _created(issued: IssuedKey) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The one chain every RPC traverses, native gRPC and in-process gateway calls alike:
 
-authenticate -> CSRF (cookie sessions, mutating methods) -> device lookup (methods flagged
+authenticate -> suspended tenant (403 TENANT_SUSPENDED) -> CSRF (cookie sessions, mutating methods) ->
+device lookup (methods flagged
 `device_lookup_first`: 404 before anything else) -> tenant -> role -> scope -> rate limit (for
 command routes handed to the servicer, which passes it to the gates' own rate-limit step,
 server/domain/identity/quota.py) ->
@@ -29,6 +30,7 @@ from server.domain.identity.quota import Quota, TenantLimits
 from server.domain.identity.rate_limits import STANDARD_TIERS, RateLimiter, Tiers
 from server.domain.identity.sessions import MUTATING_METHODS, csrf_matches
 from server.domain.outages import Outages
+from server.domain.platform.suspensions import TenantSuspensions
 from server.domain.resources import DeviceDirectory, NoDevices
 from server.errors import Code, HxtpError
 from server.rpc import call_context
@@ -80,12 +82,14 @@ class Chain:
         tiers: Tiers = STANDARD_TIERS,
         outages: Outages | None = None,
         text_guard: TextGuard | None = None,
+        suspensions: TenantSuspensions | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._devices: DeviceDirectory = devices if devices is not None else NoDevices()
         self._outages = outages if outages is not None else Outages({}, {})
         self._limits = TenantLimits(limiter, tiers, self._outages) if limiter is not None else None
         self._text_guard = text_guard if text_guard is not None else TextGuard({})
+        self._suspensions = suspensions
 
     async def _admit(
         self, policy: Any, metadata: dict[str, str], request: Any, quotas: list[Quota]
@@ -101,6 +105,9 @@ class Chain:
             return principal
         principal = await self._authenticator.authenticate(metadata)
         self._text_guard.check(request)  # before any lookup or servicer sees the request's text
+        if self._suspensions is not None and principal.tenant_id is not None:
+            # Before anything reads or changes the tenant's data, commands included.
+            await self._suspensions.refuse_if_suspended(principal.tenant_id)
         if principal.credential == Credential.SESSION and metadata.get(HTTP_METHOD, "") in MUTATING_METHODS:
             if not csrf_matches(principal, metadata.get("x-csrf-token", "")):
                 raise HxtpError(Code.FORBIDDEN, "Missing or invalid X-CSRF-Token (GET /auth/csrf)")

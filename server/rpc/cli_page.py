@@ -47,7 +47,9 @@ document.getElementById('signin').onsubmit = async (event) => {
     credentials: 'same-origin', headers: {'Authorization': 'Bearer ' + token},
   });
   if (response.ok) { location.reload(); return; }
-  document.getElementById('result').textContent = 'That key or token was not accepted.';
+  const body = await response.json().catch(() => ({}));
+  document.getElementById('result').textContent =
+    'That key or token was not accepted' + (body.reason ? ': ' + body.reason : '.');
 };
 """
 
@@ -57,7 +59,8 @@ def render(code: str, status: str, principal: Principal | None) -> bytes:
     if status != "pending":
         body = (
             "<h1>HxTP CLI login</h1>"
-            f"<p>The login <code>{escape(masked)}</code> is already {escape(status)}.</p>"
+            f'<p id="finished">The login <code>{escape(masked)}</code> is already {escape(status)}.</p>'
+            "<p>Run the login again in your terminal for a new link.</p>"
         )
         return _page(body, code, "")
     if principal is None:
@@ -80,6 +83,15 @@ def render(code: str, status: str, principal: Principal | None) -> bytes:
         f"<script>{_APPROVE_SCRIPT}</script>"
     )
     return _page(body, code, principal.csrf_token)
+
+
+def render_error(reason: str) -> bytes:
+    body = (
+        "<h1>HxTP CLI login</h1>"
+        '<p id="error">This login link is not valid: '
+        f"{escape(reason)}.</p><p>Run the login again in your terminal and open the link it prints.</p>"
+    )
+    return _page(body, "", "")
 
 
 def _page(body: str, code: str, csrf: str) -> bytes:

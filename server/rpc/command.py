@@ -106,8 +106,9 @@ class CommandServicer:
         self, request: Any, context: Any
     ) -> command_pb2.ExecuteGroupCommandResponse:
         tenant_id, user_id = _caller()
+        capability = request.capability if request.HasField("capability") else None
         results = await self._fanout.to_group(
-            tenant_id, user_id, request.slug, request.action, _params(request)
+            tenant_id, user_id, request.slug, request.action, _params(request), capability
         )
         return command_pb2.ExecuteGroupCommandResponse(results=_results(results))
 

@@ -1,7 +1,7 @@
 """DeviceService: registration, listing, secrets, key history, revocation (rules: domain.fleet.devices).
 
 Bootstrap and the latest state belong to the device link (server.domain.link.bootstrap, device_messages);
-claim is not built yet, so the registry answers it NOT_IMPLEMENTED.
+claims to server.domain.fleet.claims.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from hxtp.cloud.v1 import device_pb2
 from server.domain import fields
+from server.domain.fleet.claims import DeviceClaims
 from server.domain.fleet.devices import ROTATION_NEXT_STEP, Devices, DeviceView
 from server.domain.link.bootstrap import Bootstrap
 from server.domain.link.messages import DeviceMessages
@@ -53,12 +54,37 @@ def _optional(request: Any, name: str) -> str | None:
 
 class DeviceServicer:
     def __init__(
-        self, devices: Devices, bootstrap: Bootstrap, messages: DeviceMessages, link: LinkFacts
+        self,
+        devices: Devices,
+        bootstrap: Bootstrap,
+        messages: DeviceMessages,
+        link: LinkFacts,
+        claims: DeviceClaims,
     ) -> None:
         self._devices = devices
         self._bootstrap = bootstrap
         self._messages = messages
         self._link = link
+        self._claims = claims
+
+    async def ClaimDevice(self, request: Any, context: Any) -> device_pb2.ClaimDeviceResponse:
+        claimed = await self._claims.claim(
+            tenant(), request.public_key, request.device_type, request.signature, request.timestamp
+        )
+        sealed = claimed.sealed
+        return device_pb2.ClaimDeviceResponse(
+            device_id=claimed.device_id,
+            encrypted_secret=device_pb2.EncryptedSecret(
+                ephemeral_public_key=sealed.ephemeral_public_key,
+                iv=sealed.iv,
+                tag=sealed.tag,
+                ciphertext=sealed.ciphertext,
+            ),
+            key_version=claimed.key_version,
+            protocol_version=claimed.protocol_version,
+            mqtt_endpoint=claimed.mqtt_endpoint,
+            tenant_id=claimed.tenant_id,
+        )
 
     async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.RegisterDeviceResponse:
         done = await self._devices.register(

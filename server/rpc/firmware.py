@@ -48,11 +48,12 @@ class FirmwareServicer:
 
     async def UploadFirmware(self, request: Any, context: Any) -> firmware_pb2.UploadFirmwareResponse:
         signature = request.ed25519_signature if request.HasField("ed25519_signature") else None
+        release = request.release if request.HasField("release") else True
         f = await self._releases.upload(
-            tenant(), request.firmware, request.version, request.device_type, signature
+            tenant(), request.firmware, request.version, request.device_type, signature, release
         )
         return firmware_pb2.UploadFirmwareResponse(
-            status="uploaded",
+            status=f.status,
             id=f.id,
             version=f.version,
             device_type=f.device_type,

@@ -36,8 +36,12 @@ class HealthServicer:
             status=report.status,
             timestamp=report.timestamp,
             services={
-                name: health_pb2.ServiceHealth(status=word) for name, word in report.services().items()
+                name: health_pb2.ServiceHealth(status=word, backend=backend)
+                for name, (word, backend) in report.services().items()
             },
+            backends=health_pb2.HealthBackends(
+                database=report.backends.database, cache=report.backends.cache, mqtt=report.backends.mqtt
+            ),
             metrics=health_pb2.HealthMetrics(active_devices=self._active_devices()),
             checks=_checks(report),
         )

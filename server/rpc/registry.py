@@ -28,8 +28,13 @@ class Endpoint:
     implemented: bool
 
 
-def _not_built(service: str, method: str, streaming: bool) -> Any:
-    reason = f"{service}.{method} is not built yet"
+# What a caller reads for a method without a servicer: never the internal RPC name, which means
+# nothing to a person and tells an attacker how the server is put together.
+NOT_BUILT_REASON = "This operation is not available on this server"
+
+
+def _not_built(streaming: bool) -> Any:
+    reason = NOT_BUILT_REASON
     if streaming:
 
         async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
@@ -57,7 +62,7 @@ def build_endpoints(servicers: Mapping[str, object], chain: Chain) -> dict[str, 
             handler = getattr(implementation, method.name, None)
             implemented = handler is not None
             if handler is None:
-                handler = _not_built(service.name, method.name, method.server_streaming)
+                handler = _not_built(method.server_streaming)
             full_name = f"/{service.full_name}/{method.name}"
             spec = MethodSpec(
                 full_name, method.GetOptions().Extensions[options_pb2.policy], method.server_streaming

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from server.domain.cognition.rules import DEFAULT_RULES, first_match, parse_rules
 from server.errors import HxtpError
 
 
-def test_default_rule_proposes_room_lights_on_occupancy() -> None:
+def test_default_rule_proposes_room_lights_on_occupancy_in_the_dark() -> None:
     rules = parse_rules(DEFAULT_RULES)
-    rule = first_match(rules, {"occupancy": True, "temperature": 22.5}, "room_entry")
+    rule = first_match(rules, {"occupancy": True, "lux": 12}, "room_entry")
     assert rule is not None and (rule.action, rule.target, rule.category) == ("light_on", "room", "light")
-    assert first_match(rules, {"occupancy": False}, "room_entry") is None
+    assert first_match(rules, {"occupancy": False, "lux": 12}, "room_entry") is None
+    assert first_match(rules, {"occupancy": True, "lux": 300}, "room_entry") is None
+    assert first_match(rules, {"occupancy": True, "lux": 12}, "") is None  # other contexts
     assert first_match(rules, {"temperature": 30}, "") is None
+
+
+def test_the_readme_shows_the_default_rule_itself() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Intents and cognition rules") :]
+    shown = json.loads(section[section.index("```json") + len("```json") : section.index("```\n", 10)])
+    assert [shown] == DEFAULT_RULES
 
 
 def test_operators_context_and_order() -> None:

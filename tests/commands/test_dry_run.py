@@ -103,3 +103,42 @@ async def test_tokens_expire(tmp_path: Path) -> None:
         await asyncio.sleep(1.3)
         late = await fleet.post(f"/api/v1/device/{lock}/command/confirm", {"token": token})
         assert (late.status_code, late.json()["error"]) == (400, "DRY_RUN_TOKEN_INVALID")
+
+
+async def test_only_dispatched_critical_commands_count_and_a_429_keeps_the_token(
+    tmp_path: Path, parts: dict[str, str]
+) -> None:
+    async for fleet in _fleet(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="1", **parts):
+        device, peer = await fleet.device_on_mqtt("lock")
+        url = f"/api/v1/devices/{device.device_id}/command"
+        for _ in range(3):  # explicit dry runs and unconfirmed attempts send nothing, so count nothing
+            explicit = await fleet.post(url, {"action": "lock", "dry_run": True})
+            assert explicit.status_code == 202 and explicit.json()["performed"] is False
+            assert (await fleet.post(url, {"action": "unlock"})).status_code == 409
+        first = (await fleet.post(url, {"action": "lock"})).json()["dry_run_token"]
+        confirmed = await fleet.post(f"{url}/confirm", {"token": first})
+        assert confirmed.status_code == 202, confirmed.text  # the one critical command this hour
+        device.accept_command((await peer.next_message())[1])
+
+        second = (await fleet.post(url, {"action": "unlock"})).json()["dry_run_token"]
+        for _ in range(2):  # refused by the limit, and still the same usable token afterwards
+            limited = await fleet.post(f"{url}/confirm", {"token": second})
+            assert (limited.status_code, limited.json()["error"]) == (429, "RATE_LIMIT_EXCEEDED")
+            assert int(limited.headers["retry-after"]) >= 1
+        wrong_user = await fleet.post(
+            f"{url}/confirm", {"token": second}, **fleet.headers(Role.ADMIN, user_id="user-2")
+        )
+        assert wrong_user.json()["error"] == "DRY_RUN_TOKEN_INVALID"  # still bound to its caller
+        history = await fleet.http.get(f"/api/v1/device/{device.device_id}/commands", headers=fleet.headers())
+        assert [c["action"] for c in history.json()["commands"]] == ["lock"]
+
+
+async def test_a_restored_token_still_expires_on_time(tmp_path: Path) -> None:
+    async for fleet in _fleet(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="0", HXTP_DRY_RUN_TTL_CRITICAL="1"):
+        lock = (await fleet.register("lock"))["device_id"]
+        url = f"/api/v1/device/{lock}/command"
+        token = (await fleet.post(url, {"action": "lock"})).json()["dry_run_token"]
+        assert (await fleet.post(f"{url}/confirm", {"token": token})).status_code == 429
+        await asyncio.sleep(1.3)
+        late = await fleet.post(f"{url}/confirm", {"token": token})
+        assert (late.status_code, late.json()["error"]) == (400, "DRY_RUN_TOKEN_INVALID")

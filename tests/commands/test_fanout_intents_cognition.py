@@ -66,6 +66,32 @@ async def test_group_command_by_slug(fleet: Fleet) -> None:
     assert (await fleet.post("/api/v1/groups/nope/command", {"action": "light_off"})).status_code == 404
 
 
+async def test_group_command_honours_capability(fleet: Fleet) -> None:
+    (light, light_peer), (lock, _) = await fleet.device_on_mqtt("light"), await fleet.device_on_mqtt("lock")
+    created = await fleet.post(
+        "/api/v1/groups", {"name": "Porch", "device_ids": [light.device_id, lock.device_id]}
+    )
+    slug = created.json()["slug"]
+    response = await fleet.post(
+        f"/api/v1/groups/{slug}/command", {"action": "light_on", "capability": "light"}
+    )
+    assert response.status_code == 200, response.text
+    [only] = response.json()["results"]
+    assert (only["device_id"], only["success"]) == (light.device_id, True)
+    light.accept_command((await light_peer.next_message())[1])
+    unfiltered = await fleet.post(f"/api/v1/groups/{slug}/command", {"action": "light_on"})
+    assert {r["device_id"]: r["success"] for r in unfiltered.json()["results"]} == {
+        light.device_id: True,
+        lock.device_id: False,
+    }
+    light.accept_command((await light_peer.next_message())[1])
+    intent = await fleet.post(
+        "/api/v1/intent",
+        {"type": "group.control", "payload": {"group": slug, "capability": "lock", "action": "status"}},
+    )
+    assert [r["device_id"] for r in intent.json()["results"]] == [lock.device_id], intent.text
+
+
 async def test_intent_device_control(fleet: Fleet) -> None:
     device, peer = await fleet.device_on_mqtt("light")
     body = {
@@ -106,7 +132,8 @@ async def test_observation_proposal_and_approval(fleet: Fleet) -> None:
     sensor = (await fleet.register("sensor", room))["device_id"]
     light, peer = await fleet.device_on_mqtt("light", room)
     quiet = await fleet.post(
-        "/api/v1/cognition/observation", {"device_id": sensor, "data": {"occupancy": False}}
+        "/api/v1/cognition/observation",
+        {"device_id": sensor, "data": {"occupancy": False, "lux": 10}, "context": "room_entry"},
     )
     assert quiet.status_code == 202 and quiet.json() == {
         "status": "OBSERVATION_RECEIVED",
@@ -114,7 +141,7 @@ async def test_observation_proposal_and_approval(fleet: Fleet) -> None:
     }
     observed = await fleet.post(
         "/api/v1/cognition/observation",
-        {"device_id": sensor, "data": {"temperature": 22.5, "occupancy": True}, "context": "room_entry"},
+        {"device_id": sensor, "data": {"lux": 10, "occupancy": True}, "context": "room_entry"},
     )
     proposal_id = observed.json()["proposal_id"]
     assert observed.status_code == 202 and proposal_id

@@ -47,7 +47,7 @@ async def _upload(client: Client, version: str, image: bytes = IMAGE, **fields: 
 
 
 async def test_upload_publish_check_download(app: Application, client: Client) -> None:
-    uploaded = await _upload(client, "1.0.1")
+    uploaded = await _upload(client, "1.0.1", release="false")  # held until published
     assert uploaded.status_code == 201, uploaded.text
     body = uploaded.json()
     checksum = hashlib.sha256(IMAGE).hexdigest()
@@ -92,6 +92,32 @@ async def test_upload_publish_check_download(app: Application, client: Client) -
     download = await client.call("GET", f"/firmware/{body['id']}/download", role=Role.VIEWER)
     assert download.status_code == 200 and download.content == IMAGE
     assert download.headers["content-type"] == "application/octet-stream"
+
+
+async def test_an_upload_as_the_dashboard_sends_it_is_offered_at_once(
+    app: Application, client: Client
+) -> None:
+    """The dashboard's firmware page posts the form and then checks with `_all`; it never releases."""
+    uploaded = await client.call(
+        "POST",
+        "/firmware/upload",
+        files={"firmware": ("helix.bin", IMAGE, "application/octet-stream")},
+        data={"version": "3.1.0", "device_type": "helix_core_v2"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    body = uploaded.json()
+    assert (body["status"], body["version"], body["device_type"]) == ("released", "3.1.0", "helix_core_v2")
+    probe = {"device_type": "_all", "current_version": "0.0.0"}
+    listed = (await client.call("GET", "/firmware/check", role=Role.USER, params=probe)).json()
+    assert listed["update_available"] is True and listed["version"] == "3.1.0"
+    assert listed["checksum"] == body["checksum"] and listed["ed25519_signature"] == body["ed25519_signature"]
+    device = {"device_type": "helix_core_v2", "current_version": "3.0.0"}
+    offered = (await client.call("GET", "/firmware/check", role=Role.USER, params=device)).json()
+    assert offered["update_available"] is True and offered["download_url"].endswith(
+        f"/firmware/{body['id']}/download"
+    )
+    download = await client.call("GET", f"/firmware/{body['id']}/download", role=Role.VIEWER)
+    assert download.content == IMAGE
 
 
 async def test_semantic_versions_types_and_devices(client: Client) -> None:
@@ -259,7 +285,9 @@ async def test_upload_size_limit_and_directory_are_settings(tmp_path: Path) -> N
 async def test_firmware_over_grpc(app: Application, rpc: Rpc) -> None:
     uploaded = await rpc(
         FIRMWARE + "UploadFirmware",
-        firmware_pb2.UploadFirmwareRequest(firmware=IMAGE, version="2.0.0", device_type="esp32"),
+        firmware_pb2.UploadFirmwareRequest(
+            firmware=IMAGE, version="2.0.0", device_type="esp32", release=False
+        ),
         firmware_pb2.UploadFirmwareResponse,
     )
     assert uploaded.checksum == hashlib.sha256(IMAGE).hexdigest()
@@ -301,7 +329,9 @@ async def test_firmware_over_grpc(app: Application, rpc: Rpc) -> None:
     failures = [
         (
             "UploadFirmware",
-            firmware_pb2.UploadFirmwareRequest(firmware=IMAGE, version="2.0.0", device_type="esp32"),
+            firmware_pb2.UploadFirmwareRequest(
+                firmware=IMAGE, version="2.0.0", device_type="esp32", release=False
+            ),
             firmware_pb2.UploadFirmwareResponse,
             "CONFLICT",
         ),

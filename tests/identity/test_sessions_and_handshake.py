@@ -152,3 +152,25 @@ async def test_revoking_a_key_ends_the_sessions_and_tokens_started_with_it(
     assert (await http.delete(f"/auth/api-keys/{created['id']}", headers=owner)).status_code == 200
     assert (await http.get("/auth/me")).status_code == 401  # the cookie session
     assert (await http.get("/auth/me", headers=bearer(cli_token))).status_code == 401
+
+
+async def test_an_ordinary_key_may_deny_and_its_approval_is_no_wider(
+    app: Application, http: httpx.AsyncClient
+) -> None:
+    owner = bearer(await user_token(app, "owner"))
+    key = (
+        await http.post("/auth/api-keys", json={"name": "k", "scopes": ["devices:read"]}, headers=owner)
+    ).json()["key"]
+    denied_code, approved_code = new_code(), new_code()
+    denied = await http.post(
+        "/auth/cli/approve", json={"code": denied_code, "decision": "deny"}, headers=bearer(key)
+    )
+    assert denied.json() == {"status": "denied"}
+    approved = await http.post("/auth/cli/approve", json={"code": approved_code}, headers=bearer(key))
+    assert approved.json() == {"status": "approved"}
+    cli_token = (await http.get(f"/auth/handshake/{approved_code}")).json()["token"]
+    assert (await http.get("/devices", headers=bearer(cli_token))).status_code == 200
+    assert (await http.post("/homes", json={"home_name": "x"}, headers=bearer(cli_token))).status_code == 403
+    # the link, reopened, no longer offers an approval
+    page = await http.get("/auth/cli", params={"code": approved_code})
+    assert "already used" in page.text and 'id="approve"' not in page.text

@@ -12,10 +12,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from gateway.transport import error_detail
-from hxtp.cloud.v1 import assistant_pb2, errors_pb2, home_pb2, system_pb2
+from hxtp.cloud.v1 import errors_pb2, home_pb2, system_pb2
+from hxtp.cloud.v1 import health_pb2 as health_api
 from server.app import Application
 from server.rpc.registry import api_services
-from tests.integration.harness import running, token
+from tests.integration.harness import running
 
 
 @pytest.fixture
@@ -73,15 +74,17 @@ async def test_native_calls_meet_the_same_chain(app: Application, channel: grpc.
     detail = error_detail(refused.value.trailing_metadata() or ())
     assert detail is not None and detail.code == errors_pb2.UNAUTHORIZED
 
-    get_plan = channel.unary_unary(
-        "/hxtp.cloud.v1.AssistantService/GetPlan",
-        request_serializer=assistant_pb2.GetPlanRequest.SerializeToString,
-        response_deserializer=assistant_pb2.GetPlanResponse.FromString,
+
+async def test_health_over_grpc_names_what_runs(channel: grpc.aio.Channel) -> None:
+    call = channel.unary_unary(
+        "/hxtp.cloud.v1.HealthService/GetHealth",
+        request_serializer=health_api.GetHealthRequest.SerializeToString,
+        response_deserializer=health_api.GetHealthResponse.FromString,
     )
-    with pytest.raises(grpc.aio.AioRpcError) as unbuilt:
-        await get_plan(
-            assistant_pb2.GetPlanRequest(plan_id="p-1"), metadata=(("authorization", f"Bearer {token(app)}"),)
-        )
-    assert unbuilt.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    detail = error_detail(unbuilt.value.trailing_metadata() or ())
-    assert detail is not None and detail.code == errors_pb2.NOT_IMPLEMENTED
+    reply = await call(health_api.GetHealthRequest())
+    assert (reply.backends.database, reply.backends.cache, reply.backends.mqtt) == (
+        "sqlite",
+        "in-process",
+        "embedded",
+    )
+    assert reply.services["database"].backend == "sqlite"

@@ -35,6 +35,7 @@ async def test_all_production_parts_report_healthy(
         "mqtt": True,
         "protocol_ready": True,
     }
+    assert response.json()["backends"] == {"database": "postgresql", "cache": "redis", "mqtt": "external"}
 
 
 async def test_health_turns_503_when_postgres_goes_away(tmp_path: Path, fresh_postgres_url: str) -> None:
@@ -50,7 +51,7 @@ async def test_health_turns_503_when_postgres_goes_away(tmp_path: Path, fresh_po
     body = response.json()
     assert body["status"] == "degraded"
     assert body["checks"]["database"] is False and body["checks"]["redis"] is True
-    assert body["services"]["database"] == {"status": "down"}
+    assert body["services"]["database"] == {"status": "down", "backend": "postgresql"}
 
 
 async def test_health_turns_503_when_redis_goes_away(tmp_path: Path, redis_url: str) -> None:

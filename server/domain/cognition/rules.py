@@ -28,11 +28,14 @@ from typing import Any
 
 from server.errors import Code, HxtpError
 
+# The README shows this very rule as the example and as what a tenant without rules gets; a test
+# keeps the two equal, so a reader's rule and the server's are one.
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "name": "lights on when someone enters",
-        "when": {"occupancy": True},
-        "then": {"action": "light_on", "target": "room", "category": "light"},
+        "context": "room_entry",
+        "when": {"occupancy": True, "lux": {"lt": 40}},
+        "then": {"action": "light_on", "params": {}, "target": "room", "category": "light"},
     }
 ]
 MAX_RULES = 100

@@ -32,6 +32,10 @@ def _error_text(error: HxtpError) -> str:
     return error.spec.name if error.spec.code_is_error else (error.reason or error.spec.message)
 
 
+def _has_capability(device_type: str, capability: str | None) -> bool:
+    return not capability or capability in (device_type, category_for_type(device_type))
+
+
 class FanOut:
     def __init__(self, gates: CommandGates, devices: Devices, groups: Groups, max_devices: int) -> None:
         self._gates = gates
@@ -71,18 +75,26 @@ class FanOut:
         capability: str | None,
     ) -> list[DeviceResult]:
         devices, _ = await self._devices.page(tenant_id, None, room_id, MAX_PAGE, 0)
-        chosen = [
-            d.id
-            for d in devices
-            if not capability or capability in (d.device_type, category_for_type(d.device_type))
-        ]
+        chosen = [d.id for d in devices if _has_capability(d.device_type, capability)]
         return await self._all_or_empty(tenant_id, user_id, chosen, action, params)
 
     async def to_group(
-        self, tenant_id: str, user_id: str, slug_or_id: str, action: str, params: dict[str, Any]
+        self,
+        tenant_id: str,
+        user_id: str,
+        slug_or_id: str,
+        action: str,
+        params: dict[str, Any],
+        capability: str | None = None,
     ) -> list[DeviceResult]:
         group = await self._groups.get(tenant_id, slug_or_id)  # 404 for another tenant's group
-        return await self._all_or_empty(tenant_id, user_id, group.device_ids, action, params)
+        chosen = list(group.device_ids)
+        if capability:
+            # The same choice as a room's: a group may mix lights and locks, and "capability"
+            # narrows the command to the devices that have it instead of failing on the others.
+            views = [await self._devices.get(tenant_id, device_id) for device_id in chosen]
+            chosen = [v.id for v in views if _has_capability(v.device_type, capability)]
+        return await self._all_or_empty(tenant_id, user_id, chosen, action, params)
 
     async def _all_or_empty(
         self, tenant_id: str, user_id: str, device_ids: Sequence[str], action: str, params: dict[str, Any]

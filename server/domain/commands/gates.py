@@ -114,8 +114,15 @@ class CommandGates:
             raise HxtpError(Code.RESTRICTED_ACTION, f"{request.action} is restricted to people on the device")
         params = _validated(compiled, request.params)
         await quota.take()  # the tenant's request quota, at this step of the gate order
-        await self._limiter.take(request.tenant_id, request.device_id, critical=safety_class == "critical")
         return Admitted(request, params, safety_class)
+
+    async def _take_device_limits(self, admitted: Admitted) -> None:
+        # Only a command about to be dispatched counts against the device's limits: a dry run sends
+        # nothing, and counting it would halve the critical commands a person can really send.
+        request = admitted.request
+        await self._limiter.take(
+            request.tenant_id, request.device_id, critical=admitted.safety_class == "critical"
+        )
 
     async def execute(
         self, request: CommandRequest, confirmable: bool = True, quota: Quota = NO_QUOTA
@@ -141,6 +148,7 @@ class CommandGates:
                     expires_at=answer.expires_at,
                     error=f"DRY_RUN_REQUIRED: confirm with dry_run_token {answer.token}",
                 )
+            await self._take_device_limits(admitted)
         except HxtpError as error:
             await self._rejected(request, error)
             raise
@@ -154,7 +162,7 @@ class CommandGates:
             await self._devices.get(tenant_id, device_id)
             if not token:
                 raise HxtpError(Code.BAD_REQUEST, "dry_run_token is required", field="dry_run_token")
-            pending = await self._tokens.redeem(token, tenant_id, device_id, user_id)
+            pending, expires = await self._tokens.redeem_until(token, tenant_id, device_id, user_id)
         except HxtpError as error:
             await self._audit.append(
                 "command_rejected",
@@ -167,6 +175,13 @@ class CommandGates:
             raise
         request = CommandRequest(tenant_id, user_id, device_id, pending.action, pending.params)
         admitted = await self._admit(request, quota)  # the device may have been revoked meanwhile
+        try:
+            await self._take_device_limits(admitted)
+        except HxtpError as error:
+            if error.code == Code.RATE_LIMIT_EXCEEDED:
+                await self._tokens.restore(token, pending, expires)  # usable again until it expires
+            await self._rejected(request, error)
+            raise
         await self._audit.append(
             "command_confirmed",
             tenant_id=tenant_id,

@@ -1,8 +1,8 @@
 """Intents: high-level requests routed through the same command gates as REST commands.
 
 Forms: `device.control` (payload `device_id` or `device_ids`), `room.control` (`room_id`, optional
-`capability`), `group.control` (`group`: slug or id). A cloud server always reports mode
-CLOUD_ENHANCED; status is SUCCESS when every command was dispatched, PARTIAL when some were,
+`capability`), `group.control` (`group`: slug or id, optional `capability`). A cloud server always
+reports mode CLOUD_ENHANCED; status is SUCCESS when every command was dispatched, PARTIAL when some were,
 REJECTED when none was.
 """
 
@@ -72,7 +72,7 @@ class Intents:
             if not intent.group:
                 raise HxtpError(Code.BAD_REQUEST, "payload.group is required", field="payload.group")
             results = await self._fanout.to_group(
-                tenant_id, user_id, intent.group, intent.action, intent.params
+                tenant_id, user_id, intent.group, intent.action, intent.params, intent.capability
             )
         else:
             raise HxtpError(

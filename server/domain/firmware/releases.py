@@ -1,10 +1,11 @@
 """Firmware images and OTA releases of a tenant, and the "is there an update?" answer.
 
 Uploaded images are stored under the firmware directory as `<id>.bin`, with a server-computed
-SHA-256, and stay unreleased until published. `create_release` records an externally hosted image
-(by URL and checksum) and publishes it at once. Every release carries the server's Ed25519 signature
-over its digest (firmware_signing). Versions compare as semantic versions; device type `_all` (the
-dashboard's probe) matches releases of every type.
+SHA-256, and are published at once unless the upload asks to hold them (then `release` publishes).
+`create_release` records an externally hosted image (by URL and checksum) and publishes it at once.
+Every release carries the server's Ed25519 signature over its digest (firmware_signing). Versions
+compare as semantic versions; device type `_all` (the dashboard's probe) matches releases of every
+type.
 """
 
 from __future__ import annotations
@@ -118,7 +119,13 @@ class FirmwareReleases:
         return self._view(row)
 
     async def upload(
-        self, tenant_id: str, image: bytes, version: str, device_type: str, signature: str | None
+        self,
+        tenant_id: str,
+        image: bytes,
+        version: str,
+        device_type: str,
+        signature: str | None,
+        release: bool = True,
     ) -> FirmwareView:
         kind = fields.identifier("device_type", device_type)
         semver.parse("version", version)
@@ -140,6 +147,8 @@ class FirmwareReleases:
             size=len(image),
             ed25519_signature=self._signer.checked_signature(signature, checksum),
         )
+        if release:
+            row.status, row.released_at = "released", utc_now()
         return await self._insert(row, image)
 
     async def create_release(

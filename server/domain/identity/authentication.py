@@ -2,8 +2,9 @@
 
 Credential kinds, tried in this order:
 - `X-API-Key: hxtp_...`, or `Authorization: Bearer hxtp_...`: an API key (server/domain/identity/api_keys.py);
-- `Authorization: Bearer <JWT>`: HS256 -> a server-minted token; any other algorithm -> the external
-  identity provider's token when one is configured (server/domain/identity/idp.py);
+- `Authorization: Bearer <JWT>`: HS256 issued by this server -> a server-minted token; any other
+  (an RS/ES/EdDSA token, or HS256 from another issuer when HXTP_IDP_SHARED_SECRET is set) -> the
+  external identity provider's token when one is configured (server/domain/identity/idp.py);
 - the `hxtp_session` cookie: a browser session (server/domain/identity/sessions.py).
 A credential that is present but expired, malformed, wrongly signed or revoked is a 401; it never
 falls through to the next kind.
@@ -19,7 +20,7 @@ from server.domain.identity.api_keys import ApiKeys, looks_like_key
 from server.domain.identity.idp import IdentityProvider
 from server.domain.identity.principal import Principal
 from server.domain.identity.sessions import Sessions, session_cookie
-from server.domain.identity.tokens import ALGORITHM, TokenService
+from server.domain.identity.tokens import ALGORITHM, ISSUER, TokenService
 from server.domain.identity.users import Identity
 from server.errors import Code, HxtpError
 
@@ -77,13 +78,23 @@ class Authenticator:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.InvalidTokenError as error:
             raise HxtpError(Code.UNAUTHORIZED, "Invalid token") from error
-        if algorithm == ALGORITHM:
+        if algorithm == ALGORITHM and not self._identity_provider_hs256(token):
             principal = self._tokens.verify(token)
             await self._check_key(principal)
             return await self._identity.refresh(principal)
         if self._idp is not None:
             return await self._idp.verify(token)
         raise HxtpError(Code.UNAUTHORIZED, "Invalid token")
+
+    def _identity_provider_hs256(self, token: str) -> bool:
+        """An HS256 token not issued by this server goes to an identity provider that shares a secret."""
+        if self._idp is None or not self._idp.takes_hs256:
+            return False
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.InvalidTokenError:
+            return False
+        return issuer != ISSUER
 
     async def _check_key(self, principal: Principal) -> None:
         """A session or token started with an API key ends when that key is revoked."""

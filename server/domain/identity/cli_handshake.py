@@ -22,7 +22,7 @@ from server.errors import Code, HxtpError
 
 CODE_PATTERN = re.compile(r"^HXT-[0-9a-f]{64}$")
 TTL_SECONDS = 300.0
-PENDING, APPROVED, DENIED = "pending", "approved", "denied"
+PENDING, APPROVED, DENIED, USED = "pending", "approved", "denied", "used"
 
 
 def check_code(code: str) -> str:
@@ -50,6 +50,9 @@ class CliHandshakes:
     async def open(self, code: str) -> str:
         """The browser shows the code: it becomes pending (if new) and its status is returned."""
         code = check_code(code)
+        if await self._cache.get(self._key(code) + ":decided") is not None and await self._read(code) is None:
+            # Decided and its token collected: reopening the link must not offer it for approval again.
+            return USED
         record = {"status": PENDING, "expires_at": time.time() + self._ttl}
         await self._cache.set_if_absent(self._key(code), json.dumps(record).encode(), ttl=self._ttl)
         current = await self._read(code)
@@ -66,7 +69,7 @@ class CliHandshakes:
         if current is not None and current["status"] != PENDING:
             raise HxtpError(Code.CONFLICT, f"this login code is already {current['status']}")
         if not await self._cache.set_if_absent(self._key(code) + ":decided", b"1", ttl=remaining):
-            raise HxtpError(Code.CONFLICT, "this login code has already been decided")
+            raise HxtpError(Code.CONFLICT, "this login code has already been decided or used")
         record: dict[str, object] = {"status": APPROVED if approve else DENIED, "expires_at": expires_at}
         if approve:
             record["token"] = self._tokens.mint(approver)

@@ -11,6 +11,7 @@ from server.domain.identity.api_keys import ApiKeys
 from server.domain.identity.authentication import Authenticator
 from server.domain.identity.cli_handshake import CliHandshakes
 from server.domain.identity.idp import IdentityProvider, IdpConfig
+from server.domain.identity.onboarding import Onboarding
 from server.domain.identity.rate_limits import DEFAULT_TIERS, InProcessRateLimiter, RateLimiter, Tiers
 from server.domain.identity.sessions import Sessions
 from server.domain.identity.tokens import TokenService
@@ -27,6 +28,9 @@ class IdentitySettings:
     idp_audience: str = ""
     cookie_secure: bool = False
     tiers: str = DEFAULT_TIERS
+    idp_hs256_secret: str = ""
+    signup_creates_tenant: bool = False
+    signup_url: str = ""
 
 
 class IdentityKit:
@@ -43,10 +47,15 @@ class IdentityKit:
         self.api_keys = ApiKeys(database)
         self.sessions = Sessions(cache, secure_cookies=settings.cookie_secure)
         self.handshakes = CliHandshakes(cache, tokens)
+        self.onboarding = Onboarding(
+            database, self.identity, settings.signup_creates_tenant, settings.signup_url
+        )
         idp = None
-        if settings.idp_jwks_url:
-            config = IdpConfig(settings.idp_jwks_url, settings.idp_issuer, settings.idp_audience)
-            idp = IdentityProvider(config, self.identity)
+        if settings.idp_jwks_url or settings.idp_hs256_secret:
+            config = IdpConfig(
+                settings.idp_jwks_url, settings.idp_issuer, settings.idp_audience, settings.idp_hs256_secret
+            )
+            idp = IdentityProvider(config, self.identity, self.onboarding)
         self.authenticator = Authenticator(tokens, self.identity, self.api_keys, self.sessions, idp)
         self._redis_limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else None
         self.limiter: RateLimiter = self._redis_limiter or InProcessRateLimiter()

@@ -74,6 +74,10 @@ class Identity:
         self._memos = memos if memos is not None else MemoHub()
         self._memo: TtlMemo[tuple[str, str | None], _UserFacts] = self._memos.memo(USER)
 
+    async def forget_cached(self) -> None:
+        """After another module changed a user's tenant or role (onboarding): every replica reads afresh."""
+        await self._memos.forget((USER, None))
+
     # ---------------------------------------------------------------- per request
 
     async def _facts(self, user_id: str, tenant_id: str | None) -> _UserFacts:
