@@ -21,7 +21,11 @@ def test_core_passes_every_vector_and_rule() -> None:
 def test_ctest_runs_the_same_program() -> None:
     built("hxtp-core-tests")
     result = subprocess.run(
-        ["ctest", "--output-on-failure", "-R", "core_vectors"], cwd=BUILD, capture_output=True, text=True, timeout=120
+        ["ctest", "--output-on-failure", "-R", "core_vectors"],
+        cwd=BUILD,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "100% tests passed" in result.stdout

@@ -131,8 +131,16 @@ bool signing_string(const SigningFields& f, Writer& out) {
 
 bool bootstrap_signing_string(Span version, Span device_id, Span tenant_id, int64_t timestamp_ms,
                               Span message_id, Span nonce, Writer& out) {
+  return request_signing_string(version, Span("bootstrap", 9), device_id, tenant_id, timestamp_ms, message_id,
+                                nonce, out);
+}
+
+bool request_signing_string(Span version, Span purpose, Span device_id, Span tenant_id, int64_t timestamp_ms,
+                            Span message_id, Span nonce, Writer& out) {
   out.put(version);
-  out.str("|bootstrap|");
+  out.put('|');
+  out.put(purpose);
+  out.put('|');
   out.put(device_id);
   out.put('|');
   out.put(tenant_id);

@@ -89,6 +89,12 @@ bool signing_string(const SigningFields& f, Writer& out);
 bool bootstrap_signing_string(Span version, Span device_id, Span tenant_id, int64_t timestamp_ms,
                               Span message_id, Span nonce, Writer& out);
 
+// The same shape for the device's other signed HTTP requests: {version}|{purpose}|{device_id}|
+// {tenant_id}|{timestamp_ms}|{message_id}|{nonce}. The OTA image download uses purpose
+// "firmware_image" with the firmware id in the message_id slot.
+bool request_signing_string(Span version, Span purpose, Span device_id, Span tenant_id, int64_t timestamp_ms,
+                            Span message_id, Span nonce, Writer& out);
+
 // sha256 of the exact params text when there is no action; sha256(action "|" params text) when the
 // message carries one, so a rewritten action fails the check like rewritten params. 64 hex + NUL.
 void bound_payload_hash(Crypto& crypto, Span action, Span params_text, char out[65]);
