@@ -29,6 +29,7 @@ from server.devicelink.broker import EmbeddedBroker
 from server.devicelink.connection import MqttConnection
 from server.devicelink.dispatch import LinkDispatcher
 from server.devicelink.inbound import InboundPipeline, Limits
+from server.devicelink.ota import LinkOtaSender
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
 from server.domain.audit.log import AuditLog
@@ -43,6 +44,7 @@ from server.domain.commands.intents import Intents
 from server.domain.commands.limits import CommandLimits, DeviceCommandLimiter
 from server.domain.events import EventBus
 from server.domain.firmware.releases import FirmwareReleases
+from server.domain.firmware.rollout import OTA_STATUS, Rollouts
 from server.domain.firmware.signing import ReleaseSigner
 from server.domain.fleet.devices import Devices
 from server.domain.fleet.groups import Groups
@@ -153,6 +155,7 @@ class Application:
         )
         self._init_device_link(settings)
         self._init_commands(settings)
+        self._init_firmware(settings, release_signer)
         self.endpoints: dict[str, Endpoint] = build_endpoints(
             {
                 "hxtp.cloud.v1.SystemService": SystemServicer(ROOT / "CHANGELOG.md"),
@@ -174,15 +177,7 @@ class Application:
                 "hxtp.cloud.v1.CognitionService": CognitionServicer(
                     Cognition(self.database, self.devices, self.fanout)
                 ),
-                "hxtp.cloud.v1.FirmwareService": FirmwareServicer(
-                    FirmwareReleases(
-                        self.database,
-                        release_signer,
-                        settings.firmware_dir,
-                        settings.firmware_max_bytes,
-                        settings.api_base_url,
-                    )
-                ),
+                "hxtp.cloud.v1.FirmwareService": FirmwareServicer(self.releases, self.rollouts),
             },
             Chain(kit.authenticator, devices=FoundBy(self.devices.get), limiter=kit.limiter),
         )
@@ -224,6 +219,27 @@ class Application:
         )
         self.bridge: DeviceBridge | None = None
         self.outbound: OutboundLink | None = None  # the command engine's way to a device
+
+    def _init_firmware(self, settings: Settings, signer: ReleaseSigner) -> None:
+        """Releases and their staged OTA rollouts; the OTA sender gets the outbound link at start."""
+        self.releases = FirmwareReleases(
+            self.database, signer, settings.firmware_dir, settings.firmware_max_bytes, settings.api_base_url
+        )
+        self.ota_sender = LinkOtaSender()
+        self.rollouts = Rollouts(
+            self.database,
+            self.releases,
+            self.groups,
+            self.ota_sender,
+            self.command_log,
+            self.events,
+            self.audit,
+            self.device_keys,
+            self.cache,
+            settings.api_base_url,
+            max_age_s=settings.message_max_age_seconds,
+            max_future_s=settings.message_max_future_seconds,
+        )
 
     def _init_commands(self, settings: Settings) -> None:
         """The command gates; the dispatcher is handed the device link's outbound side at start."""
@@ -294,6 +310,8 @@ class Application:
         )
         self.bridge.outbound = self.outbound
         self.dispatcher.outbound = self.outbound
+        self.ota_sender.outbound = self.outbound
+        self.bridge.on_verified(OTA_STATUS, self.rollouts.on_status)
         await self.bridge.start()  # not connected yet: records the subscription for every connection
 
     async def _start_grpc(self) -> None:

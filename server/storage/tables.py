@@ -14,6 +14,7 @@ from server.storage import (  # noqa: F401  (importing a module registers its ta
     fleet_tables,
     identity_tables,
     models,
+    rollout_tables,
 )
 from server.storage.models import metadata
 

@@ -99,8 +99,14 @@ class Cloud:
 
 
 @pytest.fixture
-async def cloud(tmp_path: Path, mosquitto_url: str) -> AsyncIterator[Cloud]:
-    env = {"HXTP_MQTT_URL": mosquitto_url, "HXTP_DEVICE_MQTT_ENDPOINT": mosquitto_url}
+async def cloud(tmp_path: Path, mosquitto_url: str, free_tcp_port: int) -> AsyncIterator[Cloud]:
+    env = {
+        "HXTP_MQTT_URL": mosquitto_url,
+        "HXTP_DEVICE_MQTT_ENDPOINT": mosquitto_url,
+        # A known port, so the image URLs in `ota` messages point at this server.
+        "HXTP_HTTP_PORT": str(free_tcp_port),
+        "HXTP_API_BASE_URL": f"http://127.0.0.1:{free_tcp_port}/api/v1",
+    }
     async with running(tmp_path / "server", **env) as app:
         async with httpx.AsyncClient(base_url=base_url(app), timeout=30) as http:
             state = Cloud(app, http, tmp_path)
@@ -109,3 +115,4 @@ async def cloud(tmp_path: Path, mosquitto_url: str) -> AsyncIterator[Cloud]:
             finally:
                 for device in state.devices:
                     await device.stop()
+                    print(f"--- hxtp-device {device.device_id}", *device.lines, sep="\n")  # shown on failure
