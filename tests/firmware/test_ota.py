@@ -158,3 +158,29 @@ async def test_rollout_requests_are_checked(cloud: Cloud) -> None:
     assert (await cloud.get(path)).status_code == 404
     unknown = await cloud.post("/api/v1/firmware/not-a-firmware/rollout", {"device_ids": ["x"]})
     assert unknown.status_code == 404
+
+
+async def test_targets_by_group_and_by_percentage_of_a_device_type(cloud: Cloud) -> None:
+    lights = [(await cloud.register("light"))["device_id"] for _ in range(4)]
+    switch = (await cloud.register("switch"))["device_id"]
+    group = await cloud.post("/api/v1/groups", {"name": "Hall lights", "device_ids": lights[:2]})
+    assert group.status_code == 201, group.text
+    first = await _release(cloud, "2.0.0", b"image " + secrets.token_bytes(64))
+    by_group = await cloud.post(f"/api/v1/firmware/{first['id']}/rollout", {"group": group.json()["slug"]})
+    assert by_group.status_code == 201, by_group.text
+    assert sorted(d["device_id"] for d in by_group.json()["devices"]) == sorted(lights[:2])
+    assert {d["status"] for d in by_group.json()["devices"]} == {"sent"}  # published; nobody listens
+    again = await cloud.post(f"/api/v1/firmware/{first['id']}/rollout", {"group": group.json()["slug"]})
+    assert again.status_code == 409, again.text
+
+    second = await _release(cloud, "2.1.0", b"image " + secrets.token_bytes(64))
+    by_type = await cloud.post(
+        f"/api/v1/firmware/{second['id']}/rollout",
+        {"device_type": "light", "percentage": 50, "stages": [50, 100]},
+    )
+    assert by_type.status_code == 201, by_type.text
+    targets = by_type.json()["devices"]
+    assert len(targets) == 2 and {d["device_id"] for d in targets} <= set(lights) and switch not in targets
+    assert sorted((d["stage"], d["status"]) for d in targets) == [(1, "sent"), (2, "pending")]
+    shown = await _rollout(cloud, second["id"])
+    assert shown["id"] == by_type.json()["id"] and shown["status"] == "running"
