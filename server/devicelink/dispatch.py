@@ -20,14 +20,24 @@ class LinkDispatcher:
     async def dispatch(
         self, tenant_id: str, device_id: str, command_id: str, action: str, params: dict[str, Any]
     ) -> str:
-        if self.outbound is None:
-            raise HxtpError(Code.GATEWAY_ERROR, "The device link is not running")
-        try:
-            sent = await self.outbound.send_command(device_id, action, params)
-        except HxtpError as error:
-            if error.code == Code.SERVICE_UNAVAILABLE:
-                raise HxtpError(
-                    Code.GATEWAY_ERROR, error.reason or "The MQTT broker is not reachable"
-                ) from None
-            raise
-        return sent.message_id
+        return await send_over(self.outbound, device_id, "command", params, {"action": action})
+
+
+async def send_over(
+    outbound: OutboundLink | None,
+    device_id: str,
+    message_type: str,
+    params: dict[str, Any],
+    extra: dict[str, Any],
+) -> str:
+    """Publish one message to a device; its message id. No link yet, or a broker that is down or does
+    not acknowledge, is GATEWAY_ERROR."""
+    if outbound is None:
+        raise HxtpError(Code.GATEWAY_ERROR, "The device link is not running")
+    try:
+        sent = await outbound.send(device_id, message_type, params, extra)
+    except HxtpError as error:
+        if error.code == Code.SERVICE_UNAVAILABLE:
+            raise HxtpError(Code.GATEWAY_ERROR, error.reason or "The MQTT broker is not reachable") from None
+        raise
+    return sent.message_id

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.devicelink.dispatch import send_over
 from server.devicelink.outbound import OutboundLink
-from server.errors import Code, HxtpError
 
 
 class LinkOtaSender:
@@ -15,14 +15,4 @@ class LinkOtaSender:
         self.outbound: OutboundLink | None = None
 
     async def send_ota(self, device_id: str, params: dict[str, Any]) -> str:
-        if self.outbound is None:
-            raise HxtpError(Code.GATEWAY_ERROR, "The device link is not running")
-        try:
-            sent = await self.outbound.send(device_id, "ota", params, {})
-        except HxtpError as error:
-            if error.code == Code.SERVICE_UNAVAILABLE:
-                raise HxtpError(
-                    Code.GATEWAY_ERROR, error.reason or "The MQTT broker is not reachable"
-                ) from None
-            raise
-        return sent.message_id
+        return await send_over(self.outbound, device_id, "ota", params, {})

@@ -3,7 +3,6 @@ a unique tenant per test, and hxtp-device processes (firmware/host) registered o
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,20 +15,15 @@ import pytest
 from server.app import Application
 from server.domain.identity.principal import Role
 from server.storage.fleet_tables import Device
+from tests.devicelink.conftest import eventually as link_eventually
 from tests.firmware.device_process import DeviceProcess
 from tests.integration.harness import base_url, running, token
 
 
 async def eventually(check: Callable[[], Any], within: float = 20.0) -> Any:
-    """Poll `check` (plain or async) until it returns something truthy (a wait, not an assertion on time)."""
-    async with asyncio.timeout(within):
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return result
-            await asyncio.sleep(0.05)
+    """Poll `check` until it returns something truthy (a wait for a device process, not an assertion
+    on time): the device link tests' helper with room for a process to start."""
+    return await link_eventually(check, within)
 
 
 @dataclass

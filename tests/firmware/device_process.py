@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 
 from tests.firmware.build import built
@@ -35,8 +36,14 @@ class DeviceProcess:
 
     async def start(self) -> None:
         program = built("hxtp-device")
+        # Only the arguments configure it: no HXTP_* variable of the test run leaks in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HXTP_")}
         self._proc = await asyncio.create_subprocess_exec(
-            str(program), *self._args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            str(program),
+            *self._args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
         )
         self._reader = asyncio.ensure_future(self._read())
 

@@ -5,13 +5,16 @@ reporting state to /ws/state; and a broker that rewrites or forges commands on t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
 
 from tests.firmware.conftest import Cloud, eventually
-from tests.firmware.mqtt_tamper import MqttTamper
+from tests.firmware.device_process import DeviceProcess
+from tests.firmware.mqtt_tamper import MqttTamper, Rewrite
 
 
 async def test_commands_over_rest_are_executed_acked_and_state_arrives_on_the_websocket(cloud: Cloud) -> None:
@@ -43,35 +46,38 @@ async def _both(cloud: Cloud, first: str, second: str, status: str) -> bool:
     return await cloud.status(first) == status and await cloud.status(second) == status
 
 
-def _broker(cloud: Cloud) -> tuple[str, int]:
+@contextlib.asynccontextmanager
+async def _behind_tamper(cloud: Cloud, rewrite: Rewrite) -> AsyncIterator[tuple[str, DeviceProcess]]:
+    """A registered hxtp-device whose broker connection runs through `rewrite`: (device id, process)."""
     parts = urlsplit(cloud.app.settings.mqtt_url)
-    return parts.hostname or "127.0.0.1", parts.port or 1883
-
-
-async def test_params_rewritten_on_the_broker_are_refused_by_the_device(cloud: Cloud) -> None:
-    def rewrite(packet: bytes) -> list[bytes]:
-        return [packet.replace(b'"brightness":17', b'"brightness":99')]  # same length: a valid packet
-
-    tamper = MqttTamper(*_broker(cloud), rewrite)
+    tamper = MqttTamper(parts.hostname or "127.0.0.1", parts.port or 1883, rewrite)
     await tamper.start()
     try:
         registration = await cloud.register("light")
         device = await cloud.start_device(registration, broker=f"mqtt://127.0.0.1:{tamper.port}")
-        mark = len(device.lines)
-        command = await cloud.command(registration["device_id"], "light_brightness", {"brightness": 17})
-        assert await device.wait_for("inbound cmd", after=mark) == "inbound cmd HASH_MISMATCH"
-        # Nothing ran and nothing was acknowledged: the command stays dispatched (then expires).
-        assert not any(line.startswith("state ") for line in device.lines[mark:])
-        assert await cloud.status(command) == "dispatched"
-        # An untouched command on the same link still works.
-        ok = await cloud.command(registration["device_id"], "light_brightness", {"brightness": 55})
-        assert await eventually(lambda: _is(cloud, ok, "acked"))
+        yield registration["device_id"], device
     finally:
         await tamper.stop()
 
 
 async def _is(cloud: Cloud, command_id: str, status: str) -> bool:
     return await cloud.status(command_id) == status
+
+
+async def test_params_rewritten_on_the_broker_are_refused_by_the_device(cloud: Cloud) -> None:
+    def rewrite(packet: bytes) -> list[bytes]:
+        return [packet.replace(b'"brightness":17', b'"brightness":99')]  # same length: a valid packet
+
+    async with _behind_tamper(cloud, rewrite) as (device_id, device):
+        mark = len(device.lines)
+        command = await cloud.command(device_id, "light_brightness", {"brightness": 17})
+        assert await device.wait_for("inbound cmd", after=mark) == "inbound cmd HASH_MISMATCH"
+        # Nothing ran and nothing was acknowledged: the command stays dispatched (then expires).
+        assert not any(line.startswith("state ") for line in device.lines[mark:])
+        assert await cloud.status(command) == "dispatched"
+        # An untouched command on the same link still works.
+        ok = await cloud.command(device_id, "light_brightness", {"brightness": 55})
+        assert await eventually(lambda: _is(cloud, ok, "acked"))
 
 
 async def test_a_forged_copy_sent_first_does_not_block_the_genuine_command(cloud: Cloud) -> None:
@@ -84,17 +90,11 @@ async def test_a_forged_copy_sent_first_does_not_block_the_genuine_command(cloud
         forged_sent.append(forged)
         return [forged, packet]  # same nonce, message id and sequence as the genuine command
 
-    tamper = MqttTamper(*_broker(cloud), forge_first)
-    await tamper.start()
-    try:
-        registration = await cloud.register("light")
-        device = await cloud.start_device(registration, broker=f"mqtt://127.0.0.1:{tamper.port}")
+    async with _behind_tamper(cloud, forge_first) as (device_id, device):
         mark = len(device.lines)
-        command = await cloud.command(registration["device_id"], "light_brightness", {"brightness": 23})
+        command = await cloud.command(device_id, "light_brightness", {"brightness": 23})
         assert await eventually(lambda: _is(cloud, command, "acked"))
         inbound = [line for line in device.lines[mark:] if line.startswith("inbound cmd")]
         assert inbound[:2] == ["inbound cmd HASH_MISMATCH", "inbound cmd OK acked"]
         assert forged_sent
         assert await device.wait_for('state {"brightness":23', after=mark)
-    finally:
-        await tamper.stop()

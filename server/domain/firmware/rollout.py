@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import update
 from sqlmodel import col, select
 
 import ext
@@ -327,24 +328,33 @@ class Rollouts:
                     return
                 failed = sum(row.status == "failed" for row in rows)
                 plan = json.loads(rollout.stages_json)
+                stage, status, reason = rollout.current_stage, "running", None
                 if rows and failed * 100 > rollout.failure_threshold * len(rows):
-                    rollout.status = "stopped"
-                    rollout.reason = (
-                        f"stage {rollout.current_stage + 1}: {failed} of {len(rows)} devices failed "
+                    status, event = "stopped", "firmware.rollout_stopped"
+                    reason = (
+                        f"stage {stage + 1}: {failed} of {len(rows)} devices failed "
                         f"(threshold {rollout.failure_threshold}%)"
                     )
-                    event = "firmware.rollout_stopped"
-                elif rollout.current_stage + 1 < len(plan):
-                    rollout.current_stage += 1
-                    event = ""
+                elif stage + 1 < len(plan):
+                    stage, event = stage + 1, ""
                 else:
-                    rollout.status = "completed"
-                    event = "firmware.rollout_completed"
-                rollout.updated_at = utc_now()
-                session.add(rollout)
+                    status, event = "completed", "firmware.rollout_completed"
+                # Compare-and-set on the stage: of several replicas seeing the same final report,
+                # exactly one moves the rollout on (and sends the next stage).
+                table = FirmwareRollout.__table__  # type: ignore[attr-defined]
+                moved = await session.exec(
+                    update(table)
+                    .where(
+                        table.c.id == rollout_id,
+                        table.c.status == "running",
+                        table.c.current_stage == rollout.current_stage,
+                    )
+                    .values(status=status, current_stage=stage, reason=reason, updated_at=utc_now())
+                )
                 await session.commit()
-                tenant_id, user_id, stage = rollout.tenant_id, rollout.user_id, rollout.current_stage
-                firmware_id, reason = rollout.firmware_id, rollout.reason
+                if moved.rowcount != 1:
+                    return
+                tenant_id, user_id, firmware_id = rollout.tenant_id, rollout.user_id, rollout.firmware_id
             if event:
                 await self._audit.append(
                     event,
