@@ -97,6 +97,7 @@ async def cloud(tmp_path: Path, mosquitto_url: str, free_tcp_port: int) -> Async
     env = {
         "HXTP_MQTT_URL": mosquitto_url,
         "HXTP_DEVICE_MQTT_ENDPOINT": mosquitto_url,
+        "HXTP_HEARTBEAT_INTERVAL": "1",  # handed out by bootstrap: devices beat every second
         # A known port, so the image URLs in `ota` messages point at this server.
         "HXTP_HTTP_PORT": str(free_tcp_port),
         "HXTP_API_BASE_URL": f"http://127.0.0.1:{free_tcp_port}/api/v1",

@@ -41,6 +41,12 @@ async def test_commands_over_rest_are_executed_acked_and_state_arrives_on_the_we
     assert await cloud.profile(device_id) == "hxtp-3.1-bound"
     assert "inbound cmd OK acked" in device.lines
 
+    async def heartbeat_seen() -> bool:
+        view = (await cloud.get(f"/api/v1/devices/{device_id}")).json()
+        return view["last_heartbeat"] is not None
+
+    assert await eventually(heartbeat_seen)  # verified by the server: it fit its buffer and signed
+
 
 async def _both(cloud: Cloud, first: str, second: str, status: str) -> bool:
     return await cloud.status(first) == status and await cloud.status(second) == status
