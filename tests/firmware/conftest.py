@@ -3,6 +3,7 @@ a unique tenant per test, and hxtp-device processes (firmware/host) registered o
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -72,10 +73,16 @@ class Cloud:
         await eventually(lambda: self._profile_is(registration["device_id"], "hxtp-3.1-bound"))
         return device
 
+    # Polling reads the server's state directly: REST is rate limited per tenant (free tier 60/min),
+    # and a poll loop would spend that. Final answers are still read over REST by the tests.
+
+    async def device_row(self, device_id: str) -> Device | None:
+        async with self.app.database.session() as session:
+            return await session.get(Device, device_id)
+
     async def profile(self, device_id: str) -> str | None:
         """The wire profile recorded for the device (what the outbound link writes to it with)."""
-        async with self.app.database.session() as session:
-            row = await session.get(Device, device_id)
+        row = await self.device_row(device_id)
         return None if row is None else row.protocol
 
     async def _profile_is(self, device_id: str, profile: str) -> bool:
@@ -86,7 +93,26 @@ class Cloud:
         assert sent.status_code == 202, sent.text
         return str(sent.json()["command_id"])
 
+    async def rest_until(self, path: str, holds: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """GET path every half second until `holds` (device views are memoised for a second)."""
+
+        async def check() -> dict[str, Any] | None:
+            response = await self.get(path)
+            assert response.status_code == 200, response.text
+            body = dict(response.json())
+            return body if holds(body) else None
+
+        async with asyncio.timeout(20):
+            while True:
+                body = await check()
+                if body is not None:
+                    return body
+                await asyncio.sleep(0.5)
+
     async def status(self, command_id: str) -> str:
+        return (await self.app.command_log.get(self.tenant, command_id)).status
+
+    async def status_over_rest(self, command_id: str) -> str:
         record = await self.get(f"/api/v1/commands/{command_id}")
         assert record.status_code == 200, record.text
         return str(record.json()["status"])

@@ -42,10 +42,11 @@ async def test_commands_over_rest_are_executed_acked_and_state_arrives_on_the_we
     assert "inbound cmd OK acked" in device.lines
 
     async def heartbeat_seen() -> bool:
-        view = (await cloud.get(f"/api/v1/devices/{device_id}")).json()
-        return view["last_heartbeat"] is not None
+        row = await cloud.device_row(device_id)
+        return row is not None and row.last_heartbeat is not None
 
     assert await eventually(heartbeat_seen)  # verified by the server: it fit its buffer and signed
+    await cloud.rest_until(f"/api/v1/devices/{device_id}", lambda view: view["last_heartbeat"] is not None)
 
 
 async def _both(cloud: Cloud, first: str, second: str, status: str) -> bool:
@@ -80,7 +81,7 @@ async def test_params_rewritten_on_the_broker_are_refused_by_the_device(cloud: C
         assert await device.wait_for("inbound cmd", after=mark) == "inbound cmd HASH_MISMATCH"
         # Nothing ran and nothing was acknowledged: the command stays dispatched (then expires).
         assert not any(line.startswith("state ") for line in device.lines[mark:])
-        assert await cloud.status(command) == "dispatched"
+        assert await cloud.status_over_rest(command) == "dispatched"
         # An untouched command on the same link still works.
         ok = await cloud.command(device_id, "light_brightness", {"brightness": 55})
         assert await eventually(lambda: _is(cloud, ok, "acked"))
@@ -100,6 +101,7 @@ async def test_a_forged_copy_sent_first_does_not_block_the_genuine_command(cloud
         mark = len(device.lines)
         command = await cloud.command(device_id, "light_brightness", {"brightness": 23})
         assert await eventually(lambda: _is(cloud, command, "acked"))
+        assert await cloud.status_over_rest(command) == "acked"
         inbound = [line for line in device.lines[mark:] if line.startswith("inbound cmd")]
         assert inbound[:2] == ["inbound cmd HASH_MISMATCH", "inbound cmd OK acked"]
         assert forged_sent

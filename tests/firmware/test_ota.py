@@ -37,9 +37,14 @@ async def _rollout(cloud: Cloud, firmware_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def _settled(cloud: Cloud, firmware_id: str) -> dict[str, Any] | None:
-    rollout = await _rollout(cloud, firmware_id)
-    return rollout if rollout["status"] != "running" else None
+async def _settled(cloud: Cloud, firmware_id: str) -> dict[str, Any]:
+    """The rollout once it is no longer running (polled in the domain, then read over REST)."""
+
+    async def finished() -> bool:
+        return (await cloud.app.rollouts.latest(cloud.tenant, firmware_id)).status != "running"
+
+    await eventually(finished)
+    return await _rollout(cloud, firmware_id)
 
 
 async def test_a_staged_rollout_brings_two_devices_to_the_new_version(cloud: Cloud) -> None:
@@ -71,7 +76,7 @@ async def test_a_staged_rollout_brings_two_devices_to_the_new_version(cloud: Clo
     for device_id in ids:
         assert {(device_id, s) for s in ("downloading", "verified", "applied")} <= seen
 
-    rollout = await eventually(lambda: _settled(cloud, firmware["id"]))
+    rollout = await _settled(cloud, firmware["id"])
     assert rollout["status"] == "completed" and rollout["current_stage"] == 2
     assert {d["device_id"]: d["status"] for d in rollout["devices"]} == {i: "applied" for i in ids}
     for device in devices:
@@ -80,10 +85,12 @@ async def test_a_staged_rollout_brings_two_devices_to_the_new_version(cloud: Clo
         assert flashed == image
 
     async def on_new_version() -> bool:
-        views = [(await cloud.get(f"/api/v1/devices/{i}")).json() for i in ids]
-        return all(v["firmware"] == "1.1.0" for v in views)
+        rows = [await cloud.device_row(i) for i in ids]
+        return all(row is not None and row.firmware == "1.1.0" for row in rows)
 
     assert await eventually(on_new_version)  # reported by each device's next hello
+    for device_id in ids:
+        await cloud.rest_until(f"/api/v1/devices/{device_id}", lambda view: view["firmware"] == "1.1.0")
     for device_id in ids:
         history = (await cloud.get(f"/api/v1/devices/{device_id}/commands")).json()
         rows = (
@@ -112,7 +119,7 @@ async def test_a_tampered_image_is_refused_reported_and_stops_the_rollout(cloud:
     first = next(d["device_id"] for d in started.json()["devices"] if d["stage"] == 1)
     second = next(d["device_id"] for d in started.json()["devices"] if d["stage"] == 2)
 
-    rollout = await eventually(lambda: _settled(cloud, firmware["id"]))
+    rollout = await _settled(cloud, firmware["id"])
     assert rollout["status"] == "stopped" and "1 of 1 devices failed" in rollout["reason"]
     by_id = {d["device_id"]: d for d in rollout["devices"]}
     assert by_id[first]["status"] == "failed"
