@@ -9,12 +9,12 @@ BUILD_STAMP := .build/stamp
 PROTOS := $(shell find protos -name '*.proto')
 EXT_SOURCES := $(wildcard ext/*.pyx ext/*.pxi ext/*.pxd ext/*.h)
 
-.PHONY: serve test quicktest check lint build migrate bench soak clean lock
+.PHONY: serve test quicktest check lint build migrate bench soak clean lock firmware firmware-deps
 
 serve: build
 	$(PY) -m server serve
 
-test: build
+test: build firmware
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Unit, contract and property tests only: no server, broker or database.
@@ -23,6 +23,21 @@ quicktest: build
 
 # Everything CI checks: lint, formatting, types, the protos, then the whole test suite.
 check: lint test
+
+# The firmware's host build (firmware/CMakeLists.txt): protocol core, its vector tests, hxtp-device.
+# Incremental: cmake configures once, make rebuilds what changed. Needs libssl-dev and
+# libmosquitto-dev, which firmware-deps installs from Debian packages when they are missing.
+FIRMWARE_BUILD := .build/firmware
+
+firmware: firmware-deps
+	@test -f $(FIRMWARE_BUILD)/Makefile || cmake -S firmware -B $(FIRMWARE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(FIRMWARE_BUILD) -j2 -- --no-print-directory >/dev/null
+
+firmware-deps:
+	@dpkg -s libssl-dev libmosquitto-dev >/dev/null 2>&1 || { \
+	  echo "installing libssl-dev libmosquitto-dev (firmware host build)"; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libssl-dev libmosquitto-dev >/dev/null; }
 
 lint: build
 	$(VENV)/bin/ruff check server gateway contract ext tests bench setup.py
@@ -66,4 +81,4 @@ lock:
 	  .build/lockvenv/bin/pip freeze; } > requirements.lock
 
 clean:
-	rm -rf .build build hxtp ext/*.c ext/*.so
+	rm -rf .build build hxtp ext/*.c ext/*.so firmware/esp32/.pio

@@ -32,6 +32,7 @@ from server.devicelink.bridge import DeviceBridge
 from server.devicelink.broker import EmbeddedBroker
 from server.devicelink.connection import MqttConnection
 from server.devicelink.inbound import InboundPipeline, Limits
+from server.devicelink.ota import LinkOtaSender
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
 from server.devicelink.sdk_events import SdkEvents
@@ -50,6 +51,7 @@ from server.domain.commands.intents import Intents
 from server.domain.commands.limits import CommandLimits, DeviceCommandLimiter
 from server.domain.events import EventBus
 from server.domain.firmware.releases import FirmwareReleases
+from server.domain.firmware.rollout import OTA_STATUS, Rollouts
 from server.domain.firmware.signing import ReleaseSigner
 from server.domain.fleet.claims import MAX_FUTURE_SECONDS, ClaimWindow, DeviceClaims
 from server.domain.fleet.devices import Devices
@@ -192,6 +194,8 @@ class Application:
         )
         self._init_device_link(settings)
         self._init_commands(settings)
+        self._init_firmware(settings, release_signer)
+        self.bridge.on_verified(OTA_STATUS, self.rollouts.on_status)
         self.endpoints: dict[str, Endpoint] = build_endpoints(
             {
                 "hxtp.cloud.v1.SystemService": SystemServicer(ROOT / "CHANGELOG.md"),
@@ -231,15 +235,7 @@ class Application:
                         timedelta(seconds=settings.command_ack_seconds),
                     ),
                 ),
-                "hxtp.cloud.v1.FirmwareService": FirmwareServicer(
-                    FirmwareReleases(
-                        self.database,
-                        release_signer,
-                        settings.firmware_dir,
-                        settings.firmware_max_bytes,
-                        settings.api_base_url,
-                    )
-                ),
+                "hxtp.cloud.v1.FirmwareService": FirmwareServicer(self.releases, self.rollouts),
             },
             Chain(
                 kit.authenticator,
@@ -324,6 +320,27 @@ class Application:
             receive_buffer=settings.device_receive_buffer,
         )
         self.bridge.outbound = self.outbound
+
+    def _init_firmware(self, settings: Settings, signer: ReleaseSigner) -> None:
+        """Releases and their staged OTA rollouts, sent over the device link's outbound side."""
+        self.releases = FirmwareReleases(
+            self.database, signer, settings.firmware_dir, settings.firmware_max_bytes, settings.api_base_url
+        )
+        self.ota_sender = LinkOtaSender(self.outbound)
+        self.rollouts = Rollouts(
+            self.database,
+            self.releases,
+            self.groups,
+            self.ota_sender,
+            self.command_log,
+            self.events,
+            self.audit,
+            self.device_keys,
+            self.cache,
+            settings.api_base_url,
+            max_age_s=settings.message_max_age_seconds,
+            max_future_s=settings.message_max_future_seconds,
+        )
 
     def _init_commands(self, settings: Settings) -> None:
         """The command gates, dispatching through the device link's outbound side."""

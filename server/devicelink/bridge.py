@@ -61,6 +61,10 @@ class DeviceBridge:
         self.topic_filter = subscription_filter(shared_group, embedded_broker)
         self._after: dict[str, Callable[[DeviceMessage], Awaitable[None]]] = {"hello": self._answer_hello}
 
+    def on_verified(self, message_type: str, handler: Callable[[DeviceMessage], Awaitable[None]]) -> None:
+        """Run `handler` after the business rules for every verified message of this type."""
+        self._after[message_type] = handler
+
     async def start(self) -> None:
         self._mqtt.on_message(self._on_message)
         await self._mqtt.subscribe(self.topic_filter, qos=1)

@@ -43,6 +43,9 @@ UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
 DEVICE_REVOKED = "DEVICE_REVOKED"
 TOPIC_MISMATCH = "TOPIC_MISMATCH"
 
+# Device message types outside ext's tables: OTA progress from our firmware (framed as type 0x06).
+_EXTRA_FRAME_TYPES = {"ota_status": ext.FRAME_TYPES["ota"]}
+_EXTRA_CHANNELS = {"ota_status": "ota_status"}
 _DIRECTORY_TTL_S = 2.0  # how long a device's profile and keys are reused (revocation shows within this)
 _DIRECTORY_MAX = 10_000
 
@@ -122,7 +125,11 @@ class InboundPipeline:
         framed, body = _unframe(payload)
         envelope, raw_params, params = _read(framed, body)
         message_type = envelope.get("message_type")
-        expected_frame = ext.FRAME_TYPES.get(message_type) if isinstance(message_type, str) else None
+        expected_frame = (
+            ext.FRAME_TYPES.get(message_type, _EXTRA_FRAME_TYPES.get(message_type))
+            if isinstance(message_type, str)
+            else None
+        )
         if framed is not None and framed != expected_frame:
             raise HxtpRejection(Reason.FRAME_TYPE_INVALID, "frame type disagrees with message_type")
         # 1. version
@@ -170,7 +177,7 @@ class InboundPipeline:
             tenant_id=device.tenant_id,
             message_type=str(message_type),
             params=params,
-            profile=profiles.PROFILE_OF_VARIANT[variant],
+            profile=profiles.profile_of(variant, str(message_type), params),
             timestamp_ms=timestamp,
             variant=variant,
         )
@@ -277,5 +284,6 @@ def _cross_check(
     # A SoftAP-provisioned device has no tenant (§2.2, §9.1): empty on the topic and in the envelope.
     if topic_tenant not in ("", device.tenant_id) or tenant not in ("", device.tenant_id):
         raise HxtpRejection(TOPIC_MISMATCH, "tenant differs between topic, envelope and device record")
-    if ext.sdk_publish_channel(str(envelope.get("message_type"))) != channel:
+    message_type = str(envelope.get("message_type"))
+    if _EXTRA_CHANNELS.get(message_type, ext.sdk_publish_channel(message_type)) != channel:
         raise HxtpRejection(TOPIC_MISMATCH, f"message_type does not belong on {channel}")

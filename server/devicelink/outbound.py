@@ -217,7 +217,9 @@ class _Builder:
         try:
             # Compact, raw UTF-8, integers as integers; exactly this text goes into the envelope.
             self._params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            self._payload_hash = ext.outbound_payload_hash(outbound.variant, params)
+            self._payload_hash = profiles.outbound_payload_hash(
+                outbound.variant, params, self._params_text, self._extra.get("action")
+            )
         except (TypeError, ValueError, HxtpRejection) as exc:
             raise HxtpError(Code.PARAMS_INVALID, f"params cannot be encoded: {exc}") from None
 

@@ -29,6 +29,11 @@ PROFILE_FIRMWARE_31 = "hxtp-3.1"
 PROFILE_FIRMWARE_30 = "hxtp-3.0-fw"
 PROFILE_SDK_JSON = "sdk-json"
 PROFILE_ED25519 = "hxtp-3.1-ed25519"
+# Our own firmware (firmware/): hxtp-3.1 framing, version and signing string, but the payload hash
+# is checked by the device over the exact params text, bound to the action (firmware/core protocol.h),
+# so action and params are protected. Announced in hello as params.profile.
+PROFILE_FIRMWARE_BOUND = "hxtp-3.1-bound"
+VARIANT_FIRMWARE_BOUND = PROFILE_FIRMWARE_BOUND  # signs like ext.VARIANT_FIRMWARE_31, hashes bound
 
 _ED25519_SIGNATURE_HEX = 128
 
@@ -68,6 +73,7 @@ OUTBOUND: dict[str, Outbound] = {
     # sdk-json peers are answered as hxtp-py 1.1.x (the 3.1 SDK that verifies HMAC commands).
     PROFILE_SDK_JSON: Outbound(ext.VARIANT_PY_31, V31, framed=False, hello_ack=False),
     PROFILE_ED25519: Outbound(ext.VARIANT_PY_ED25519, V31, framed=False, hello_ack=True),
+    PROFILE_FIRMWARE_BOUND: Outbound(VARIANT_FIRMWARE_BOUND, V31, framed=True, hello_ack=False),
 }
 
 PROFILE_OF_VARIANT = {
@@ -84,6 +90,8 @@ def outbound_for(profile: str, learned_variant: str | None = None) -> Outbound:
     """How to write to a device: the signing variant its verified messages were seen to use, when
     known (it is proof of what the peer runs: a 3.0 SDK, a v1.0.6 firmware registered as hxtp-3.1);
     otherwise its recorded profile (sdk-json then means hxtp-py 1.1.x)."""
+    if profile == PROFILE_FIRMWARE_BOUND and learned_variant in (None, ext.VARIANT_FIRMWARE_31):
+        return OUTBOUND[PROFILE_FIRMWARE_BOUND]  # its messages verify as hxtp-3.1: same signing string
     if learned_variant is not None and learned_variant in OUTBOUND_BY_VARIANT:
         return OUTBOUND_BY_VARIANT[learned_variant]
     return OUTBOUND.get(profile, OUTBOUND[PROFILE_FIRMWARE_31])
@@ -100,7 +108,31 @@ def outbound_signing_string(
         return ext.signing_string_v30_js({**header, "params": params}, include_params=True)
     if variant == ext.VARIANT_PY_30:
         return ext.signing_string(variant, {**header, "params": params})
+    if variant == VARIANT_FIRMWARE_BOUND:
+        return ext.signing_string(ext.VARIANT_FIRMWARE_31, header, params_text)
     return ext.signing_string(variant, header, params_text)
+
+
+def outbound_payload_hash(variant: str, params: dict[str, Any], params_text: str, action: object) -> str:
+    """payload_hash of a message we send: the variant's rule (ext.outbound_payload_hash); for our
+    firmware sha256 of the exact params text placed in the envelope, with a command's action bound in
+    front (`action|params`), which the device checks, so neither can be rewritten on the broker."""
+    if variant == VARIANT_FIRMWARE_BOUND:
+        bound = params_text if not isinstance(action, str) else f"{action}|{params_text}"
+        return ext.sha256_hex(bound)
+    return ext.outbound_payload_hash(variant, params)
+
+
+def profile_of(variant: str, message_type: str, params: dict[str, Any]) -> str:
+    """The wire profile a verified message shows: by its signing variant, except that a hello of our
+    firmware (framed hxtp-3.1) announces the hxtp-3.1-bound profile in params.profile."""
+    if (
+        variant == ext.VARIANT_FIRMWARE_31
+        and message_type == "hello"
+        and params.get("profile") == PROFILE_FIRMWARE_BOUND
+    ):
+        return PROFILE_FIRMWARE_BOUND
+    return PROFILE_OF_VARIANT[variant]
 
 
 def check_inbound_payload_hash(

@@ -8,6 +8,9 @@ from google.api import httpbody_pb2
 
 from hxtp.cloud.v1 import firmware_pb2
 from server.domain.firmware.releases import FirmwareReleases, FirmwareView
+from server.domain.firmware.rollout import Rollouts, RolloutView
+from server.rpc.call_context import principal
+from server.rpc.chain import metadata_dict
 from server.rpc.convert import tenant, when
 
 
@@ -27,9 +30,36 @@ def _firmware(f: FirmwareView) -> firmware_pb2.Firmware:
     )
 
 
+def _rollout(r: RolloutView) -> firmware_pb2.Rollout:
+    return firmware_pb2.Rollout(
+        id=r.id,
+        firmware_id=r.firmware_id,
+        version=r.version,
+        status=r.status,
+        stages=r.stages,
+        current_stage=r.current_stage + 1,
+        failure_threshold=r.failure_threshold,
+        reason=r.reason,
+        created_at=when(r.created_at),
+        updated_at=when(r.updated_at),
+        devices=[
+            firmware_pb2.RolloutDevice(
+                device_id=d.device_id,
+                stage=d.stage + 1,
+                status=d.status,
+                reason=d.reason,
+                command_id=d.command_id,
+                updated_at=when(d.updated_at),
+            )
+            for d in r.devices
+        ],
+    )
+
+
 class FirmwareServicer:
-    def __init__(self, releases: FirmwareReleases) -> None:
+    def __init__(self, releases: FirmwareReleases, rollouts: Rollouts) -> None:
         self._releases = releases
+        self._rollouts = rollouts
 
     async def CheckFirmware(self, request: Any, context: Any) -> firmware_pb2.CheckFirmwareResponse:
         device_id = request.device_id if request.HasField("device_id") else None
@@ -88,4 +118,26 @@ class FirmwareServicer:
 
     async def DownloadFirmware(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
         data = await self._releases.image(tenant(), request.firmware_id)
+        return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)
+
+    async def StartRollout(self, request: Any, context: Any) -> firmware_pb2.Rollout:
+        view = await self._rollouts.start(
+            tenant(),
+            principal().user_id,
+            request.firmware_id,
+            device_ids=list(request.device_ids),
+            group=request.group if request.HasField("group") else "",
+            device_type=request.device_type if request.HasField("device_type") else "",
+            percentage=request.percentage if request.HasField("percentage") else None,
+            stages=list(request.stages),
+            failure_threshold=request.failure_threshold if request.HasField("failure_threshold") else 0,
+        )
+        return _rollout(view)
+
+    async def GetRollout(self, request: Any, context: Any) -> firmware_pb2.Rollout:
+        return _rollout(await self._rollouts.latest(tenant(), request.firmware_id))
+
+    async def GetFirmwareImage(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
+        # The gateway forwards the X-HXTP-* headers as metadata with lower-case names.
+        data = await self._rollouts.image_for_device(request.firmware_id, metadata_dict(context))
         return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)

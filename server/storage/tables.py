@@ -15,6 +15,7 @@ from server.storage import (  # noqa: F401  (importing a module registers its ta
     identity_tables,
     models,
     platform_tables,
+    rollout_tables,
 )
 from server.storage.models import metadata
 

@@ -107,13 +107,14 @@ _STATUS_CHANGE = (
 
 @dataclass(slots=True)
 class StatusChange:
-    """`pending` -> dispatched | failed, only from `pending`: a status set by an ack that overtook
-    it is never overwritten (a unit of work; its result is None)."""
+    """`pending` -> dispatched | failed, only from `from_status` (pending unless said): a status set
+    by an ack that overtook it is never overwritten (a unit of work; its result is None)."""
 
     order: ClassVar[int] = 30
     command_id: str
     status: str
     error: str | None = None
+    from_status: str = "pending"
 
     @classmethod
     async def apply_all(cls, connection: AsyncConnection, items: Sequence[StatusChange]) -> list[None]:
@@ -121,7 +122,7 @@ class StatusChange:
         rows = [
             {
                 "b_id": item.command_id,
-                "b_from": "pending",
+                "b_from": item.from_status,
                 "b_status": item.status,
                 "b_error": item.error[:500] if item.error is not None else None,
                 "b_at": now,
@@ -171,6 +172,23 @@ class CommandLog:
         self._ack_window = ack_window
         self._devices = devices  # history is the device's: another tenant's device answers 404
         self.writer = writer if writer is not None else GroupCommit(database.engine)
+
+    async def create(
+        self, tenant_id: str, device_id: str, user_id: str, action: str, params: dict[str, Any]
+    ) -> NewCommand:
+        """A command row of the server's own (an OTA offer), committed `pending` before it is sent."""
+        command = NewCommand(tenant_id, device_id, user_id, action, params)
+        await self.writer.submit(command)
+        return command
+
+    async def mark_sent(self, command_id: str, error: str | None = None) -> None:
+        """`pending` -> dispatched, or failed with `error` when it could not be sent."""
+        await self.writer.submit(StatusChange(command_id, "dispatched" if error is None else "failed", error))
+
+    async def mark_outcome(self, command_id: str, ok: bool, error: str | None = None) -> None:
+        """`dispatched` -> acked | failed, from an outcome the device reported outside a cmd_ack."""
+        change = StatusChange(command_id, "acked" if ok else "failed", error, from_status="dispatched")
+        await self.writer.submit(change)
 
     async def record_ack(
         self, device_id: str, message_id: str, ok: bool, error: str | None

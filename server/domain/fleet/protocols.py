@@ -23,6 +23,7 @@ PROFILES: dict[str, Profile] = {
         Profile("hxtp-3.0-fw"),  # firmware v1.0.6
         Profile("sdk-json"),  # hxtp-py / hxtp-js SDK devices
         Profile("hxtp-3.1-ed25519", needs_public_key=True),  # hxtp-py 1.2.0 signs with Ed25519
+        Profile("hxtp-3.1-bound"),  # our firmware (firmware/): action and params bound by payload_hash
     )
 }
 DEFAULT_PROFILE = PROFILES["hxtp-3.1"]

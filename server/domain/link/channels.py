@@ -8,5 +8,5 @@ allow a device exactly these. A new message type with a channel of its own is ad
 
 from __future__ import annotations
 
-DEVICE_CHANNELS = frozenset({"hello", "state", "telemetry", "cmd_ack", "heartbeat"})
+DEVICE_CHANNELS = frozenset({"hello", "state", "telemetry", "cmd_ack", "heartbeat", "ota_status"})
 SERVER_CHANNELS = frozenset({"cmd", "ota"})
