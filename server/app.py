@@ -179,7 +179,7 @@ class Application:
             load_or_create_secret(settings.firmware_signing_key, settings.data_dir / "firmware_signing_key")
         )
         release_signer.publish(settings.data_dir / "firmware_signing_key.pub")
-        self.device_keys = DeviceKeys(self.database, secret_box, key_grace)  # the device link's port
+        self.device_keys = DeviceKeys(self.database, secret_box, key_grace, self.memos)  # the link's port
         # Hash-chained audit log and live event bus: the domain services that record and announce.
         self.audit = AuditLog(self.database, self.writer)
         self.events = EventBus(self.cache, settings.ws_queue_size)

@@ -59,10 +59,13 @@ def _profile(device: Device) -> DeviceProfile:
 
 
 class DeviceKeys:
-    def __init__(self, database: Database, box: SecretBox, grace: timedelta) -> None:
+    def __init__(
+        self, database: Database, box: SecretBox, grace: timedelta, memos: MemoHub | None = None
+    ) -> None:
         self._db = database
         self._box = box
         self._grace = grace
+        self._memos = memos if memos is not None else MemoHub()
 
     async def profile(self, device_id: str) -> DeviceProfile | None:
         async with self._db.session() as session:
@@ -124,6 +127,8 @@ class DeviceKeys:
                     older.retired_at = now
                     session.add(older)
             await session.commit()
+        # Every replica's outbound memo drops the old secret: commands are signed with this one now.
+        await self._memos.forget((DEVICE_KEYS, device_id))
         return True
 
 
@@ -137,7 +142,7 @@ class RecentDeviceKeys:
 
     def __init__(self, keys: DeviceKeys, memos: MemoHub | None = None) -> None:
         self._keys = keys
-        hub = self._hub = memos if memos is not None else MemoHub()
+        hub = memos if memos is not None else MemoHub()
         # Profile and secrets together: one read of the device per refresh, not one for each.
         self._facts: TtlMemo[str, tuple[DeviceProfile | None, list[bytes]]] = hub.memo(DEVICE_KEYS)
 
@@ -151,7 +156,4 @@ class RecentDeviceKeys:
         return (await self._read(device_id))[1]
 
     async def adopt(self, device_id: str, secret: bytes) -> bool:
-        adopted = await self._keys.adopt(device_id, secret)
-        if adopted:  # every replica signs with the adopted secret from now on
-            await self._hub.forget((DEVICE_KEYS, device_id))
-        return adopted
+        return await self._keys.adopt(device_id, secret)  # forgets this memo on every replica
