@@ -53,7 +53,7 @@ from server.domain.events import EventBus
 from server.domain.firmware.releases import FirmwareReleases
 from server.domain.firmware.rollout import OTA_STATUS, Rollouts
 from server.domain.firmware.signing import ReleaseSigner
-from server.domain.fleet.claims import MAX_FUTURE_SECONDS, ClaimWindow, DeviceClaims
+from server.domain.fleet.claims import MAX_FUTURE_SECONDS, MAX_KEY_TEXT, ClaimWindow, DeviceClaims
 from server.domain.fleet.devices import Devices
 from server.domain.fleet.groups import Groups
 from server.domain.fleet.homes import Homes
@@ -243,7 +243,9 @@ class Application:
                 limiter=kit.limiter,
                 tiers=kit.tiers,
                 outages=self.outages,
-                text_guard=TextGuard(text_bounds()),
+                text_guard=TextGuard(
+                    text_bounds(), {"hxtp.cloud.v1.ClaimDeviceRequest.public_key": MAX_KEY_TEXT}
+                ),
                 suspensions=self.suspensions,
             ),
         )

@@ -41,8 +41,14 @@ class _Plan:
 
 
 class TextGuard:
-    def __init__(self, bounds: Mapping[str, tuple[int, int]]) -> None:
+    """`bounds` by column name; `fields` by full proto field name, for a request field that shares a
+    column's name without being stored in it (a claim's PEM `public_key` is not a device's hex key)."""
+
+    def __init__(
+        self, bounds: Mapping[str, tuple[int, int]], fields: Mapping[str, int] | None = None
+    ) -> None:
         self._bounds = dict(bounds)
+        self._fields = dict(fields or {})
         self._plans: dict[str, _Plan] = {}
 
     def check(self, message: Any) -> None:
@@ -57,7 +63,12 @@ class TextGuard:
             repeated = bool(field.is_repeated)
             if field.type == FieldDescriptor.TYPE_STRING:
                 identifier = _is_identifier(field.name)
-                shortest, longest = self._bounds.get(field.name, (UNBOUNDED_TEXT, UNBOUNDED_TEXT))
+                own = self._fields.get(field.full_name)
+                shortest, longest = (
+                    (own, own)
+                    if own is not None
+                    else self._bounds.get(field.name, (UNBOUNDED_TEXT, UNBOUNDED_TEXT))
+                )
                 texts.append(
                     _TextField(field.name, repeated, longest if identifier else shortest, identifier)
                 )

@@ -97,7 +97,7 @@ async def test_a_staged_rollout_brings_two_devices_to_the_new_version(cloud: Clo
             history if isinstance(history, list) else next(v for v in history.values() if isinstance(v, list))
         )
         assert [(r["action"], r["status"]) for r in rows] == [("ota", "acked")]
-    audit = [e.event_type for e in await cloud.app.audit.entries(limit=1000)]
+    audit = [e.event_type for e in await cloud.app.audit.entries(cloud.tenant, limit=1000)]
     assert audit.count("firmware.rollout_stage") == 2 and audit.count("firmware.ota_applied") == 2
     assert "firmware.rollout_started" in audit and "firmware.rollout_completed" in audit
 
@@ -132,7 +132,7 @@ async def test_a_tampered_image_is_refused_reported_and_stops_the_rollout(cloud:
     history = (await cloud.get(f"/api/v1/devices/{first}/commands")).json()
     rows = history if isinstance(history, list) else next(v for v in history.values() if isinstance(v, list))
     assert [(r["action"], r["status"]) for r in rows] == [("ota", "failed")]
-    audit = [e.event_type for e in await cloud.app.audit.entries(limit=1000)]
+    audit = [e.event_type for e in await cloud.app.audit.entries(cloud.tenant, limit=1000)]
     assert "firmware.ota_failed" in audit and "firmware.rollout_stopped" in audit
 
 

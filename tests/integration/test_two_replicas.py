@@ -165,7 +165,7 @@ async def test_two_replicas_behave_as_one(
     verify = await server_process("audit", "verify", env=verify_env)
     out, err = await asyncio.wait_for(verify.communicate(), 60)
     assert verify.returncode == 0, err.decode()
-    assert "audit chain intact" in out.decode()
+    assert "audit chains intact" in out.decode()
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")

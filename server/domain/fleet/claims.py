@@ -26,6 +26,7 @@ from server.errors import Code, HxtpError
 PROTOCOL_VERSION = "HxTP/3.1"
 # Clocks of devices without NTP drift ahead too; a claim signed a minute "in the future" is still fresh.
 MAX_FUTURE_SECONDS = 60.0
+MAX_KEY_TEXT = 4096  # a P-256 public key in PEM is about 180 characters; hex, 130
 DEFAULT_HOME = "My Home"
 _MILLIS_FROM = 10**11  # larger timestamps are milliseconds (JavaScript's Date.now()), smaller seconds
 
@@ -67,7 +68,7 @@ class DeviceClaims:
     async def claim(
         self, tenant_id: str, public_key: str, device_type: str, signature: str, timestamp: str
     ) -> Claimed:
-        key = claim_crypto.parse_device_key(public_key)
+        key = claim_crypto.parse_device_key(fields.text("public_key", public_key, MAX_KEY_TEXT))
         fields.identifier("device_type", device_type)
         if not signature.strip():
             raise fields.bad("signature", "is required")
