@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+from server.app import Application
 from tests.commands.conftest import Fleet, _fleet
+from tests.devicelink.conftest import eventually
 from tests.integration.harness import running
 
 
@@ -196,3 +199,26 @@ async def test_broker_down_is_gateway_error_at_once_and_audited(tmp_path: Path) 
             assert history.json()["commands"] == []
             rows = await app.audit.entries(fleet.tenant_id, limit=100)
             assert ("command_rejected", "GATEWAY_ERROR") in [(r.event_type, r.result) for r in rows]
+
+
+def _connected(app: Application, expected: bool) -> bool:
+    return app.mqtt.connected is expected
+
+
+async def test_a_stopped_broker_fails_commands_fast_and_recovery_needs_no_restart(tmp_path: Path) -> None:
+    async for fleet in _fleet(tmp_path):
+        app = fleet.app
+        assert app.broker is not None
+        device = (await fleet.register("light"))["device_id"]
+        path = f"/api/v1/device/{device}/command"
+        assert (await fleet.post(path, {"action": "light_on"})).status_code == 202
+        await app.broker.stop()  # the real broker goes away under the running server
+        await eventually(functools.partial(_connected, app, False))
+        refused = await fleet.post(path, {"action": "light_off"})
+        assert (refused.status_code, refused.json()["error"]) == (503, "GATEWAY_ERROR")
+        await app.broker.start()
+        await eventually(functools.partial(_connected, app, True), within=30)
+        assert (await fleet.post(path, {"action": "light_on"})).status_code == 202
+        history = await fleet.http.get(f"/api/v1/device/{device}/commands", headers=fleet.headers())
+        # The refused command was never written as one; the two answered ones are there.
+        assert [c["action"] for c in history.json()["commands"]] == ["light_on", "light_on"]
