@@ -1,14 +1,14 @@
-"""The GCRA rate limiter of server/domain/identity/rate_limits.py on Redis, shared by every replica.
+"""One GCRA step on Redis, shared by every replica: the store behind the domain's SharedRateLimiter.
 
-The script is the same arithmetic as `rate_limits.gcra`, run atomically inside Redis on Redis' own
-clock (TIME), so replicas with skewed clocks still share one exact limit per tenant.
+The script is the same arithmetic as `server.domain.identity.rate_limits.gcra`, run atomically
+inside Redis on Redis' own clock (TIME), so replicas with skewed clocks still share one exact limit
+per tenant. This module only moves numbers: what a limit means (tiers, unlimited, the decision and
+its headers) is the domain's, which is why nothing here imports it.
 """
 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-
-from server.domain.identity.rate_limits import PERIOD_SECONDS, UNLIMITED, UNLIMITED_DECISION, Decision
 
 # KEYS[1] = tenant key; ARGV = limit, period (us). Returns {allowed, remaining, reset_us, retry_us}.
 # The stored value is "stamp_us:debt_us" (see rate_limits: an absolute TAT loses a large limit's
@@ -42,11 +42,7 @@ return {1, remaining, math.ceil(new_debt), 0}
 """
 
 
-def _seconds(us: int) -> int:
-    return -(-int(us) // 1_000_000)
-
-
-class RedisRateLimiter:
+class RedisGcra:
     def __init__(self, url: str, prefix: str = "hxtp:") -> None:
         # Blocking pool: a burst of concurrent requests waits for a connection instead of failing.
         self._pool = aioredis.BlockingConnectionPool.from_url(
@@ -56,19 +52,12 @@ class RedisRateLimiter:
         self._script = self._redis.register_script(_GCRA_SCRIPT)
         self._prefix = prefix + "ratelimit:"
 
-    async def hit(self, tenant_id: str, limit: int) -> Decision:
-        if limit == UNLIMITED:
-            return UNLIMITED_DECISION  # nothing to count: no round trip
+    async def step(self, key: str, limit: int, period_us: int) -> tuple[bool, int, int, int]:
+        """(allowed, remaining, reset in us, retry after in us) of one request against `key`."""
         allowed, remaining, reset_us, retry_us = await self._script(
-            keys=[self._prefix + tenant_id], args=[limit, int(PERIOD_SECONDS * 1_000_000)]
+            keys=[self._prefix + key], args=[limit, period_us]
         )
-        return Decision(
-            allowed=bool(allowed),
-            limit=limit,
-            remaining=max(0, int(remaining)),
-            reset_seconds=_seconds(reset_us),
-            retry_after_seconds=0 if allowed else max(1, _seconds(retry_us)),
-        )
+        return bool(allowed), int(remaining), int(reset_us), int(retry_us)
 
     async def close(self) -> None:
         await self._redis.aclose()

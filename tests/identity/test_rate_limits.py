@@ -13,11 +13,12 @@ import httpx
 import pytest
 
 from server.app import Application
-from server.cache.gcra import RedisRateLimiter
+from server.cache.gcra import RedisGcra
 from server.domain.identity.rate_limits import (
     STANDARD_TIERS,
     InProcessRateLimiter,
     RateLimiter,
+    SharedRateLimiter,
     Tiers,
     gcra,
 )
@@ -74,7 +75,7 @@ def test_a_large_limit_keeps_counting_where_an_absolute_tat_rounded_it_away() ->
 
 
 async def test_both_limiters_take_any_limit(redis_url: str, redis_key_prefix: str) -> None:
-    redis = RedisRateLimiter(redis_url, redis_key_prefix)
+    redis = SharedRateLimiter(RedisGcra(redis_url, redis_key_prefix))
     try:
         for limiter in (InProcessRateLimiter(), redis):
             for limit in (10**9, 10**12, 2**53):
@@ -104,8 +105,8 @@ async def test_in_process_limiter_is_exact_under_concurrency() -> None:
 
 async def test_redis_limiter_is_exact_across_clients(redis_url: str, redis_key_prefix: str) -> None:
     first, second = (
-        RedisRateLimiter(redis_url, redis_key_prefix),
-        RedisRateLimiter(redis_url, redis_key_prefix),
+        SharedRateLimiter(RedisGcra(redis_url, redis_key_prefix)),
+        SharedRateLimiter(RedisGcra(redis_url, redis_key_prefix)),
     )
     try:
         assert await _burst([first, second], "tenant-a", 100, 60) == 60

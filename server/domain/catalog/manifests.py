@@ -24,9 +24,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import ext
 from server.domain import fields
 from server.domain.catalog import capabilities as capability_catalog
-from server.domain.commands.ports import AuditTrail
-from server.domain.fleet.lookups import device_in_tenant
+from server.domain.lookups import device_in_tenant
 from server.domain.memo import MANIFEST, MemoHub, TtlMemo
+from server.domain.ports import AuditTrail
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import DeviceManifest

@@ -24,7 +24,7 @@ from sqlmodel import select
 from server.domain import fields
 from server.domain.firmware import semver
 from server.domain.firmware.signing import ReleaseSigner
-from server.domain.fleet.lookups import device_in_tenant, plausible_id
+from server.domain.lookups import device_in_tenant, plausible_id
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import FirmwareRelease

@@ -46,9 +46,9 @@ from server.domain.commands.history import CommandLog
 from server.domain.events import Event, EventBus
 from server.domain.firmware.releases import FirmwareReleases, FirmwareView
 from server.domain.fleet.groups import Groups
-from server.domain.fleet.lookups import device_in_tenant, plausible_id
 from server.domain.link.messages import DeviceMessage
 from server.domain.link.ports import LinkDirectory
+from server.domain.lookups import device_in_tenant, plausible_id
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import Device

@@ -18,12 +18,12 @@ from sqlmodel import col, select
 
 from server.domain import fields
 from server.domain.catalog import manifests
-from server.domain.commands.ports import AuditTrail
-from server.domain.fleet.lookups import count, device_in_tenant, home_in_tenant, room_in_home, room_in_tenant
 from server.domain.fleet.presence import Presence
 from server.domain.fleet.protocols import DEFAULT_PROFILE, parse_profile, parse_public_key
 from server.domain.fleet.secrets import SecretBox, new_device_secret
+from server.domain.lookups import count, device_in_tenant, home_in_tenant, room_in_home, room_in_tenant
 from server.domain.memo import DEVICE, DEVICE_KEYS, MemoHub, TtlMemo
+from server.domain.ports import AuditTrail
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import Device, DeviceKey

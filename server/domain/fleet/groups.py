@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.domain import fields
-from server.domain.fleet.lookups import count, device_in_tenant
+from server.domain.lookups import count, device_in_tenant
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import DeviceGroup, GroupDevice, GroupMember

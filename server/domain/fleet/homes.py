@@ -16,7 +16,7 @@ from sqlalchemy import func
 from sqlmodel import col, select, update
 
 from server.domain import fields
-from server.domain.fleet.lookups import count, home_in_tenant, room_in_home
+from server.domain.lookups import count, home_in_tenant, room_in_home
 from server.errors import Code, HxtpError
 from server.storage.database import Database
 from server.storage.fleet_tables import Device, Home, Room

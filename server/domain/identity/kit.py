@@ -6,13 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.cache.base import Cache
-from server.cache.gcra import RedisRateLimiter
+from server.cache.gcra import RedisGcra
 from server.domain.identity.api_keys import ApiKeys
 from server.domain.identity.authentication import Authenticator
 from server.domain.identity.cli_handshake import CliHandshakes
 from server.domain.identity.idp import IdentityProvider, IdpConfig
 from server.domain.identity.onboarding import Onboarding
-from server.domain.identity.rate_limits import DEFAULT_TIERS, InProcessRateLimiter, RateLimiter, Tiers
+from server.domain.identity.rate_limits import (
+    DEFAULT_TIERS,
+    InProcessRateLimiter,
+    RateLimiter,
+    SharedRateLimiter,
+    Tiers,
+)
 from server.domain.identity.sessions import Sessions
 from server.domain.identity.tokens import TokenService
 from server.domain.identity.users import Identity
@@ -57,7 +63,7 @@ class IdentityKit:
             )
             idp = IdentityProvider(config, self.identity, self.onboarding)
         self.authenticator = Authenticator(tokens, self.identity, self.api_keys, self.sessions, idp)
-        self._redis_limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else None
+        self._redis_limiter = SharedRateLimiter(RedisGcra(settings.redis_url)) if settings.redis_url else None
         self.limiter: RateLimiter = self._redis_limiter or InProcessRateLimiter()
 
     async def close(self) -> None:

@@ -119,6 +119,42 @@ class RateLimiter(Protocol):
     async def hit(self, tenant_id: str, limit: int) -> Decision: ...
 
 
+class GcraStore(Protocol):
+    """A shared store that runs one GCRA step atomically (Redis: server/cache/gcra.py)."""
+
+    async def step(self, key: str, limit: int, period_us: int) -> tuple[bool, int, int, int]: ...
+
+    async def close(self) -> None: ...
+
+
+def _seconds(us: int) -> int:
+    return -(-int(us) // 1_000_000)
+
+
+class SharedRateLimiter:
+    """The GCRA on a store every replica shares, so replicas enforce one exact limit per tenant."""
+
+    def __init__(self, store: GcraStore) -> None:
+        self._store = store
+
+    async def hit(self, tenant_id: str, limit: int) -> Decision:
+        if limit == UNLIMITED:
+            return UNLIMITED_DECISION  # nothing to count: no round trip
+        allowed, remaining, reset_us, retry_us = await self._store.step(
+            tenant_id, limit, int(PERIOD_SECONDS * 1_000_000)
+        )
+        return Decision(
+            allowed=allowed,
+            limit=limit,
+            remaining=max(0, remaining),
+            reset_seconds=_seconds(reset_us),
+            retry_after_seconds=0 if allowed else max(1, _seconds(retry_us)),
+        )
+
+    async def close(self) -> None:
+        await self._store.close()
+
+
 class InProcessRateLimiter:
     """The embedded default: one process, no await between read and write, so exact without locks."""
 
