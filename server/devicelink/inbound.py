@@ -28,6 +28,7 @@ import ext
 from ext import HxtpRejection, Reason
 from server.devicelink import profiles
 from server.devicelink.salvage import unparseable_ack
+from server.domain.clock import epoch_ms
 from server.domain.link.channels import DEVICE_CHANNELS
 from server.domain.link.messages import DeviceMessage
 from server.domain.link.ports import LinkDevice, LinkDirectory
@@ -65,16 +66,12 @@ class _Entry:
     until: float
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class InboundPipeline:
     def __init__(
         self,
         directory: LinkDirectory,
         limits: Limits = Limits(),
-        clock_ms: Callable[[], int] = wall_clock_ms,
+        clock_ms: Callable[[], int] = epoch_ms,
         replay_guard: ReplayGuard | None = None,
     ) -> None:
         self._directory = directory

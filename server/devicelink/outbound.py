@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ import ext
 from ext import HxtpRejection
 from server.devicelink import profiles
 from server.devicelink.ordering import DeviceOrder
+from server.domain.clock import epoch_ms
 from server.domain.link.ports import LinkDevice, LinkDirectory
 from server.errors import Code, HxtpError
 
@@ -72,10 +72,6 @@ class Sent:
     payload: bytes
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def new_message_id() -> str:
     return str(uuid.uuid4())
 
@@ -94,7 +90,7 @@ class OutboundLink:
         *,
         client_id: str,
         receive_buffer: int = 4096,
-        clock_ms: Callable[[], int] = wall_clock_ms,
+        clock_ms: Callable[[], int] = epoch_ms,
         message_ids: Callable[[], str] = new_message_id,
         nonces: Callable[[], str] = new_nonce,
     ) -> None:

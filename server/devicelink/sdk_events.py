@@ -17,13 +17,13 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import ext
 from server.devicelink import profiles
+from server.domain.clock import epoch_ms
 
 
 class SdkEvents:
@@ -32,7 +32,7 @@ class SdkEvents:
     ):
         self._signer = signer
         self._client_id = client_id
-        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._clock_ms = clock_ms or epoch_ms
         self._sequence = itertools.count(self._clock_ms())  # above anything an earlier run sent
 
     def envelope(self, event: Mapping[str, Any], hello: Mapping[str, Any]) -> str:

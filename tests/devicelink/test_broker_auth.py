@@ -74,7 +74,7 @@ async def test_acl_matrix(link: Link) -> None:
     def topic(channel: str, device: str = device_id, tenant_id: str = tenant) -> str:
         return f"hxtp/{tenant_id}/device/{device}/{channel}"
 
-    publish_ok = ["hello", "state", "telemetry", "cmd_ack", "heartbeat"]
+    publish_ok = ["hello", "state", "telemetry", "cmd_ack", "heartbeat", "ota_status"]
     subscribe_ok = ["cmd", "ota"]
     matrix: list[tuple[str, str, str, bool]] = []
     for channel in publish_ok:
@@ -91,7 +91,6 @@ async def test_acl_matrix(link: Link) -> None:
         (device_id, topic("state", tenant_id="other-tenant"), "publish", False),
         (device_id, "hxtp/+/device/+/#", "subscribe", False),
         (device_id, f"hxtp/{tenant}/device/{device_id}/#", "subscribe", False),
-        (device_id, topic("ota_status"), "publish", False),
         (device_id, "$SYS/broker/clients", "subscribe", False),
         ("f" * 32, topic("state", device="f" * 32), "publish", False),  # unknown device
         ("hxtp-cloud", "hxtp/+/device/+/#", "subscribe", True),  # the server itself

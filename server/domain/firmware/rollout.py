@@ -28,7 +28,6 @@ import itertools
 import json
 import logging
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +41,7 @@ from ext import HxtpRejection, Reason
 from server.cache.base import Cache
 from server.domain import fields
 from server.domain.audit.log import AuditLog
+from server.domain.clock import epoch_ms
 from server.domain.commands.history import CommandLog
 from server.domain.events import Event, EventBus
 from server.domain.firmware.releases import FirmwareReleases, FirmwareView
@@ -409,7 +409,7 @@ class Rollouts:
                 Event(
                     OTA_STATUS,
                     message.device_id,
-                    time.time_ns() // 1_000_000,
+                    epoch_ms(),
                     command_id=updated.command_id,
                     status=str(status),
                     error=text,
@@ -520,7 +520,7 @@ class Rollouts:
     ) -> str:
         version = ext.check_version(headers.get("x-hxtp-version"), _VERSIONS)
         timestamp = ext.wire_int(headers.get("x-hxtp-timestamp"), "timestamp")
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = epoch_ms()
         ext.check_timestamp(timestamp, now_ms, max_age_s=self._max_age_s, max_future_s=self._max_future_s)
         nonce = headers.get("x-hxtp-nonce", "")
         if not nonce or len(nonce) > 64:

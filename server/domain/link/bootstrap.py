@@ -13,13 +13,13 @@ SIGNATURE_INVALID, ...) as the error's reason; a revoked device is FORBIDDEN.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import ext
 from ext import HxtpRejection, Reason
 from server.cache.base import Cache
+from server.domain.clock import epoch_ms
 from server.domain.link.ports import LinkDirectory
 from server.errors import Code, HxtpError
 
@@ -40,10 +40,6 @@ class BootstrapAnswer:
     server_public_key: str = ""  # the server's Ed25519 link key (hex), for hxtp-3.1-ed25519 devices
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Bootstrap:
     def __init__(
         self,
@@ -53,7 +49,7 @@ class Bootstrap:
         *,
         max_age_s: int = 30,
         max_future_s: int = 5,
-        clock_ms: Callable[[], int] = wall_clock_ms,
+        clock_ms: Callable[[], int] = epoch_ms,
     ) -> None:
         self._directory = directory
         self._cache = cache

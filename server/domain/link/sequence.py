@@ -26,13 +26,13 @@ cannot fix without holding a cross-replica lock across the publish.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 from sqlalchemy import case, update
 from sqlalchemy.exc import IntegrityError
 
 from server.cache.base import Cache
+from server.domain.clock import epoch_ms
 from server.domain.link.variants import LinkVariants
 from server.errors import Code, HxtpError
 from server.storage.database import Database
@@ -44,15 +44,11 @@ _WIRE_TTL_S = 30 * 86400.0  # a forgotten mark is harmless: reservations start a
 _MEMO_MAX = 100_000  # devices whose block is held in memory
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class OutboundSequence:
     def __init__(
         self,
         database: Database,
-        clock_ms: Callable[[], int] = wall_clock_ms,
+        clock_ms: Callable[[], int] = epoch_ms,
         *,
         cache: Cache | None = None,
         block: int = DEFAULT_BLOCK,
