@@ -87,15 +87,19 @@ async def _expect(figures: Figures, kind: str, response: httpx.Response, status:
         figures.error(f"{kind}: {response.status_code} {response.text[:120]}")
 
 
-async def _device(device: FirmwareDevice, broker: str, figures: Figures, until: float) -> None:
+async def _device(
+    device: FirmwareDevice, broker: str, figures: Figures, until: float, stop: asyncio.Event
+) -> None:
     peer = MqttPeer(broker, f"soak-{device.device_id}")
     await peer.connect()
     await peer.subscribe(device.topic("cmd"))
     next_state = time.monotonic()
     try:
-        while time.monotonic() < until:
+        while not stop.is_set():
             try:
-                _, payload = await peer.next_message(within=max(0.01, next_state - time.monotonic()))
+                _, payload = await peer.next_message(
+                    within=max(0.01, min(1.0, next_state - time.monotonic()))
+                )
                 command = device.accept_command(payload)
                 peer.publish(device.topic("cmd_ack"), device.ack(command["message_id"]))
                 figures.acked_on_device += 1
@@ -103,25 +107,26 @@ async def _device(device: FirmwareDevice, broker: str, figures: Figures, until: 
                 pass
             except AssertionError as error:
                 figures.error(f"device {device.device_id}: refused a command ({error})")
-            if time.monotonic() >= next_state:
+            if time.monotonic() >= next_state and time.monotonic() < until:
                 level = random.randint(0, 100)
                 peer.publish(
                     device.topic("state"), device.build("state", f'{{"power":"on","level":{level}}}')
                 )
                 figures.device_messages += 1
                 next_state += DEVICE_INTERVAL_S
-        await asyncio.sleep(3.0)  # answers acks of the last commands still in flight
-        while not peer.inbox.empty():
-            _, payload = peer.inbox.get_nowait()
-            command = device.accept_command(payload)
-            peer.publish(device.topic("cmd_ack"), device.ack(command["message_id"]))
-            figures.acked_on_device += 1
-        await asyncio.sleep(1.0)
     finally:
         await peer.close()
 
 
 async def _ws_client(url: str, figures: Figures, until: float) -> None:
+    started = time.monotonic()
+    try:
+        await _ws_session(url, figures, until)
+    except Exception as error:
+        figures.error(f"WebSocket lost after {time.monotonic() - started:.0f} s of {SECONDS:.0f}: {error!r}")
+
+
+async def _ws_session(url: str, figures: Figures, until: float) -> None:
     async with connect(url, open_timeout=10, ping_interval=None) as socket:
         while time.monotonic() < until:
             try:
@@ -188,8 +193,9 @@ async def _drive(pid: int, port: int, broker: str, token: str, figures: Figures)
                 await asyncio.sleep(SAMPLE_EVERY_S)
 
         ws_url = f"ws://127.0.0.1:{port}/ws/state?token={token}"
+        stop = asyncio.Event()
+        device_jobs = [asyncio.create_task(_device(d, broker, figures, until, stop)) for d in devices]
         jobs = [
-            *(_device(device, broker, figures, until) for device in devices),
             *(_ws_client(ws_url, figures, until) for _ in range(WS_CLIENTS)),
             _paced(COMMANDS_PER_S, until, command),
             _paced(READS_PER_S, until, read),
@@ -199,7 +205,11 @@ async def _drive(pid: int, port: int, broker: str, token: str, figures: Figures)
             if isinstance(outcome, BaseException):
                 figures.error(f"client failed: {outcome!r}")
         figures.rss_mb.append(_rss_mb(pid))
-        await _settle_commands(http, figures)
+        await _settle_commands(http, figures)  # the devices still ack while commands settle
+        stop.set()
+        for outcome in await asyncio.gather(*device_jobs, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                figures.error(f"device failed: {outcome!r}")
 
 
 async def _settle_commands(http: httpx.AsyncClient, figures: Figures) -> None:
@@ -289,6 +299,7 @@ def main() -> int:
         line for line in stderr.decode(errors="replace").splitlines() if any(o in line for o in ours)
     ]
     print(row)
+    print(f"   commands accepted {len(figures.commands)}, acked by the devices {figures.acked_on_device}")
     for error in figures.errors[:20] + server_errors[:20]:
         print("  ", error)
     _append(row)
