@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
+from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ _ACK_TIMEOUT_S = 10.0
 _CLOSE_TIMEOUT_S = 5.0
 _DEFAULT_KEEPALIVE_S = 30  # a dead broker is noticed after ~2 keepalives without traffic
 _INBOX_SIZE = 10_000
+INBOX_DROPPED = Counter(
+    "hxtp_mqtt_inbox_dropped", "Inbound MQTT messages dropped because the server fell behind"
+)
 _SUBACK_FAILURE = 0x80
 
 
@@ -197,6 +201,7 @@ class MqttConnection:
         self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=_INBOX_SIZE)
         self._supervisor: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
+        self._dropping = 0  # messages dropped in the current overload; logged once when it starts and ends
         # QoS 1 messages sent and not yet PUBACKed; publish waits while max_in_flight are out (0 = no
         # bound). A lost connection forgets them: every connection starts a clean session.
         self._max_in_flight = max_in_flight
@@ -396,7 +401,18 @@ class MqttConnection:
         try:
             self._inbox.put_nowait((topic, payload))
         except asyncio.QueueFull:
-            log.error("MQTT inbox full (%d messages); dropped a message on %r", _INBOX_SIZE, topic)
+            # One line when an overload begins and one when it ends, not one per message: a flood
+            # would otherwise cost more in logging than the messages themselves.
+            INBOX_DROPPED.inc()
+            if self._dropping == 0:
+                log.error(
+                    "MQTT inbox full (%d messages): dropping inbound messages until it drains", _INBOX_SIZE
+                )
+            self._dropping += 1
+            return
+        if self._dropping and self._inbox.qsize() < _INBOX_SIZE // 2:
+            log.warning("MQTT inbox drained; %d inbound message(s) were dropped", self._dropping)
+            self._dropping = 0
 
     async def _dispatch(self) -> None:
         while True:
