@@ -1,6 +1,6 @@
 """Soak: mixed load against one server process for SOAK_SECONDS (default 600), then its figures.
 
-The server (`bench/unlimited_server.py`, embedded defaults, tenant quota lifted so the 429 path is
+The server (`hxtp-cloud serve`, embedded defaults, the tenant on the unlimited tier so the 429 path is
 not what is measured) runs as its own process on loopback; this process drives it with, at once:
 - commands: REST `POST /device/{id}/command` to firmware-like devices, which verify and ack them;
 - device traffic: each device publishes a signed `state` message every DEVICE_INTERVAL_S;
@@ -276,7 +276,15 @@ def main() -> int:
             HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000",
         )
         token = _owner_token(env)
-        command = [sys.executable, "bench/unlimited_server.py"]
+        # Every request counts against the tenant's quota: the soak tenant is on the unlimited tier.
+        subprocess.run(
+            [sys.executable, "-m", "server", "tenants", "set-tier", "soak", "fleet"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        command = [sys.executable, "-m", "server", "serve"]
         server = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
