@@ -33,7 +33,9 @@ class AdminServicer:
     def _operator(self, context: Any) -> None:
         self._key.check(metadata_dict(context).get(HEADER, ""))
 
-    async def CreateInvite(self, request: Any, context: Any) -> admin_pb2.CreateInviteResponse:
+    async def CreateInvite(
+        self, request: admin_pb2.CreateInviteRequest, context: Any
+    ) -> admin_pb2.CreateInviteResponse:
         self._operator(context)
         issued = await self._onboarding.invite(request.email, call_context.optional_principal())
         return admin_pb2.CreateInviteResponse(
@@ -44,7 +46,9 @@ class AdminServicer:
             tenant_id=issued.tenant_id,
         )
 
-    async def ListTenants(self, request: Any, context: Any) -> admin_pb2.ListTenantsResponse:
+    async def ListTenants(
+        self, request: admin_pb2.ListTenantsRequest, context: Any
+    ) -> admin_pb2.ListTenantsResponse:
         self._operator(context)
         tenants = [
             admin_pb2.TenantSummary(
@@ -60,7 +64,9 @@ class AdminServicer:
         ]
         return admin_pb2.ListTenantsResponse(tenants=tenants, count=len(tenants))
 
-    async def GetPlatformStats(self, request: Any, context: Any) -> admin_pb2.GetPlatformStatsResponse:
+    async def GetPlatformStats(
+        self, request: admin_pb2.GetPlatformStatsRequest, context: Any
+    ) -> admin_pb2.GetPlatformStatsResponse:
         self._operator(context)
         stats = await self._platform.stats()
         return admin_pb2.GetPlatformStatsResponse(
@@ -70,18 +76,24 @@ class AdminServicer:
             status=stats.status,
         )
 
-    async def SuspendTenant(self, request: Any, context: Any) -> admin_pb2.SuspendTenantResponse:
+    async def SuspendTenant(
+        self, request: admin_pb2.SuspendTenantRequest, context: Any
+    ) -> admin_pb2.SuspendTenantResponse:
         self._operator(context)
         reason = request.reason if request.HasField("reason") else ""
         await self._suspensions.suspend(request.tenant_id, reason)
         return admin_pb2.SuspendTenantResponse(status="suspended", tenant_id=request.tenant_id)
 
-    async def ResumeTenant(self, request: Any, context: Any) -> admin_pb2.ResumeTenantResponse:
+    async def ResumeTenant(
+        self, request: admin_pb2.ResumeTenantRequest, context: Any
+    ) -> admin_pb2.ResumeTenantResponse:
         self._operator(context)
         await self._suspensions.resume(request.tenant_id)
         return admin_pb2.ResumeTenantResponse(status="active", tenant_id=request.tenant_id)
 
-    async def SetFeatureFlag(self, request: Any, context: Any) -> admin_pb2.SetFeatureFlagResponse:
+    async def SetFeatureFlag(
+        self, request: admin_pb2.SetFeatureFlagRequest, context: Any
+    ) -> admin_pb2.SetFeatureFlagResponse:
         self._operator(context)
         flag, state = await self._flags.set(request.flag, request.state)
         return admin_pb2.SetFeatureFlagResponse(flag=flag, state=state)

@@ -20,7 +20,9 @@ class AssistantServicer:
         self._memories = memories
         self._verifier = verifier
 
-    async def ExecutePlan(self, request: Any, context: Any) -> assistant_pb2.ExecutePlanResponse:
+    async def ExecutePlan(
+        self, request: assistant_pb2.ExecutePlanRequest, context: Any
+    ) -> assistant_pb2.ExecutePlanResponse:
         steps = [plain(json_format.MessageToDict(step)) for step in request.steps]
         plan_id = await self._plans.start(
             tenant(),
@@ -32,7 +34,9 @@ class AssistantServicer:
         )
         return assistant_pb2.ExecutePlanResponse(status="accepted", plan_id=plan_id)
 
-    async def GetPlan(self, request: Any, context: Any) -> assistant_pb2.GetPlanResponse:
+    async def GetPlan(
+        self, request: assistant_pb2.GetPlanRequest, context: Any
+    ) -> assistant_pb2.GetPlanResponse:
         plan = await self._plans.get(tenant(), request.plan_id)
         return assistant_pb2.GetPlanResponse(
             plan_id=plan.id,
@@ -44,7 +48,9 @@ class AssistantServicer:
             created_at=when(plan.created_at),
         )
 
-    async def ListAgentMemories(self, request: Any, context: Any) -> assistant_pb2.ListAgentMemoriesResponse:
+    async def ListAgentMemories(
+        self, request: assistant_pb2.ListAgentMemoriesRequest, context: Any
+    ) -> assistant_pb2.ListAgentMemoriesResponse:
         memories = await self._memories.recall(
             tenant(),
             request.agent_id,
@@ -65,7 +71,9 @@ class AssistantServicer:
             ]
         )
 
-    async def CreateAgentMemory(self, request: Any, context: Any) -> assistant_pb2.CreateAgentMemoryResponse:
+    async def CreateAgentMemory(
+        self, request: assistant_pb2.CreateAgentMemoryRequest, context: Any
+    ) -> assistant_pb2.CreateAgentMemoryResponse:
         memory_id = await self._memories.store(
             tenant(),
             request.agent_id,
@@ -76,7 +84,7 @@ class AssistantServicer:
         return assistant_pb2.CreateAgentMemoryResponse(status="created", id=memory_id)
 
     async def GetStateVerification(
-        self, request: Any, context: Any
+        self, request: assistant_pb2.GetStateVerificationRequest, context: Any
     ) -> assistant_pb2.GetStateVerificationResponse:
         found = await self._verifier.verify(tenant(), request.command_id)
         return assistant_pb2.GetStateVerificationResponse(

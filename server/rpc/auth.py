@@ -38,7 +38,7 @@ class AuthServicer:
         self._sessions = sessions
         self._handshakes = handshakes
 
-    async def GetMe(self, request: Any, context: Any) -> auth_pb2.GetMeResponse:
+    async def GetMe(self, request: auth_pb2.GetMeRequest, context: Any) -> auth_pb2.GetMeResponse:
         me = await self._identity.me(call_context.principal())
         user = auth_pb2.CurrentUser(id=me.user_id, email=me.email, role=me.role.label)
         if me.external_subject is not None:
@@ -54,7 +54,9 @@ class AuthServicer:
             onboarding=await self._onboarding.path_for(call_context.principal()),
         )
 
-    async def GetCsrfToken(self, request: Any, context: Any) -> auth_pb2.GetCsrfTokenResponse:
+    async def GetCsrfToken(
+        self, request: auth_pb2.GetCsrfTokenRequest, context: Any
+    ) -> auth_pb2.GetCsrfTokenResponse:
         principal = call_context.optional_principal()
         if principal is None:  # nothing to protect yet: a token the dashboard may echo harmlessly
             return auth_pb2.GetCsrfTokenResponse(csrf_token=secrets.token_urlsafe(32))
@@ -64,12 +66,14 @@ class AuthServicer:
         context.set_trailing_metadata(((SET_COOKIE, self._sessions.set_cookie(started.session_id)),))
         return auth_pb2.GetCsrfTokenResponse(csrf_token=started.csrf_token)
 
-    async def Logout(self, request: Any, context: Any) -> auth_pb2.LogoutResponse:
+    async def Logout(self, request: auth_pb2.LogoutRequest, context: Any) -> auth_pb2.LogoutResponse:
         await self._sessions.end(metadata_dict(context).get("cookie", ""))
         context.set_trailing_metadata(((SET_COOKIE, self._sessions.clear_cookie()),))
         return auth_pb2.LogoutResponse(status="logged_out")
 
-    async def GetCliApprovalPage(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
+    async def GetCliApprovalPage(
+        self, request: auth_pb2.GetCliApprovalPageRequest, context: Any
+    ) -> httpbody_pb2.HttpBody:
         try:
             code = check_code(request.code)
         except HxtpError as error:
@@ -88,34 +92,46 @@ class AuthServicer:
         context.set_trailing_metadata(((CONTENT_SECURITY_POLICY, cli_page.CONTENT_SECURITY_POLICY),))
         return _html(html)
 
-    async def ApproveCliLogin(self, request: Any, context: Any) -> auth_pb2.ApproveCliLoginResponse:
+    async def ApproveCliLogin(
+        self, request: auth_pb2.ApproveCliLoginRequest, context: Any
+    ) -> auth_pb2.ApproveCliLoginResponse:
         decision = request.decision.strip().lower() or "approve"
         if decision not in ("approve", "deny"):
             raise HxtpError(Code.BAD_REQUEST, 'decision must be "approve" or "deny"')
         status = await self._handshakes.decide(request.code, call_context.principal(), decision == "approve")
         return auth_pb2.ApproveCliLoginResponse(status=status)
 
-    async def PollCliHandshake(self, request: Any, context: Any) -> auth_pb2.PollCliHandshakeResponse:
+    async def PollCliHandshake(
+        self, request: auth_pb2.PollCliHandshakeRequest, context: Any
+    ) -> auth_pb2.PollCliHandshakeResponse:
         result = await self._handshakes.poll(request.code)
         if result.status == PENDING:
             context.set_trailing_metadata(((HTTP_STATUS, "202"),))
             return auth_pb2.PollCliHandshakeResponse(status=PENDING)
         return auth_pb2.PollCliHandshakeResponse(status=result.status, token=result.token)
 
-    async def ListApiKeys(self, request: Any, context: Any) -> auth_pb2.ListApiKeysResponse:
+    async def ListApiKeys(
+        self, request: auth_pb2.ListApiKeysRequest, context: Any
+    ) -> auth_pb2.ListApiKeysResponse:
         keys = await self._keys.list(call_context.principal())
         return auth_pb2.ListApiKeysResponse(keys=[_key_message(k) for k in keys])
 
-    async def CreateApiKey(self, request: Any, context: Any) -> auth_pb2.CreateApiKeyResponse:
+    async def CreateApiKey(
+        self, request: auth_pb2.CreateApiKeyRequest, context: Any
+    ) -> auth_pb2.CreateApiKeyResponse:
         issued = await self._keys.create(call_context.principal(), request.name, list(request.scopes))
         return auth_pb2.CreateApiKeyResponse(**_created(issued))
 
-    async def RevokeApiKey(self, request: Any, context: Any) -> auth_pb2.RevokeApiKeyResponse:
+    async def RevokeApiKey(
+        self, request: auth_pb2.RevokeApiKeyRequest, context: Any
+    ) -> auth_pb2.RevokeApiKeyResponse:
         prefix = request.prefix if request.HasField("prefix") else None
         record = await self._keys.revoke(call_context.principal(), request.id, prefix)
         return auth_pb2.RevokeApiKeyResponse(status="revoked", id=record.id)
 
-    async def RotateApiKey(self, request: Any, context: Any) -> auth_pb2.RotateApiKeyResponse:
+    async def RotateApiKey(
+        self, request: auth_pb2.RotateApiKeyRequest, context: Any
+    ) -> auth_pb2.RotateApiKeyResponse:
         prefix = request.prefix if request.HasField("prefix") else None
         issued, revoked_id = await self._keys.rotate(call_context.principal(), request.id, prefix)
         return auth_pb2.RotateApiKeyResponse(**_created(issued), revoked_id=revoked_id)

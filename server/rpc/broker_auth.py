@@ -31,17 +31,23 @@ class BrokerAuthServicer:
     def __init__(self, access: BrokerAccess) -> None:
         self._access = access
 
-    async def MosquittoAuthenticate(self, request: Any, context: Any) -> broker_pb2.BrokerAllowed:
+    async def MosquittoAuthenticate(
+        self, request: broker_pb2.MosquittoAuthenticateRequest, context: Any
+    ) -> broker_pb2.BrokerAllowed:
         if not await self._access.authenticate(request.username, request.password):
             raise _denied()
         return _allowed()
 
-    async def MosquittoSuperuser(self, request: Any, context: Any) -> broker_pb2.BrokerAllowed:
+    async def MosquittoSuperuser(
+        self, request: broker_pb2.MosquittoSuperuserRequest, context: Any
+    ) -> broker_pb2.BrokerAllowed:
         if not self._access.is_server(request.username):
             raise _denied()
         return _allowed()
 
-    async def MosquittoAclCheck(self, request: Any, context: Any) -> broker_pb2.BrokerAllowed:
+    async def MosquittoAclCheck(
+        self, request: broker_pb2.MosquittoAclCheckRequest, context: Any
+    ) -> broker_pb2.BrokerAllowed:
         actions = _MOSQUITTO_ACC.get(request.acc, ())
         for action in actions:
             if not await self._access.authorize(request.username, request.topic, action):
@@ -50,13 +56,17 @@ class BrokerAuthServicer:
             raise _denied()
         return _allowed()
 
-    async def EmqxAuthenticate(self, request: Any, context: Any) -> broker_pb2.EmqxAuthnResponse:
+    async def EmqxAuthenticate(
+        self, request: broker_pb2.EmqxAuthenticateRequest, context: Any
+    ) -> broker_pb2.EmqxAuthnResponse:
         allowed = await self._access.authenticate(request.username, request.password)
         return broker_pb2.EmqxAuthnResponse(
             result=_result(allowed), is_superuser=allowed and self._access.is_server(request.username)
         )
 
-    async def EmqxAuthorize(self, request: Any, context: Any) -> broker_pb2.EmqxAuthzResponse:
+    async def EmqxAuthorize(
+        self, request: broker_pb2.EmqxAuthorizeRequest, context: Any
+    ) -> broker_pb2.EmqxAuthzResponse:
         allowed = request.action in (PUBLISH, SUBSCRIBE) and await self._access.authorize(
             request.username, request.topic, request.action
         )

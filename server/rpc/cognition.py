@@ -31,18 +31,24 @@ class CognitionServicer:
     def __init__(self, cognition: Cognition) -> None:
         self._cognition = cognition
 
-    async def SubmitObservation(self, request: Any, context: Any) -> cognition_pb2.SubmitObservationResponse:
+    async def SubmitObservation(
+        self, request: cognition_pb2.SubmitObservationRequest, context: Any
+    ) -> cognition_pb2.SubmitObservationResponse:
         data = struct_to_dict(request.data) if request.HasField("data") else {}
         proposal_id = await self._cognition.observe(tenant(), request.device_id, data, request.context)
         return cognition_pb2.SubmitObservationResponse(status="OBSERVATION_RECEIVED", proposal_id=proposal_id)
 
-    async def ListProposals(self, request: Any, context: Any) -> cognition_pb2.ListProposalsResponse:
+    async def ListProposals(
+        self, request: cognition_pb2.ListProposalsRequest, context: Any
+    ) -> cognition_pb2.ListProposalsResponse:
         status = request.status if request.HasField("status") else None
         device_id = request.device_id if request.HasField("device_id") else None
         views = await self._cognition.proposals(tenant(), status, device_id, request.limit)
         return cognition_pb2.ListProposalsResponse(proposals=[_proposal(v) for v in views])
 
-    async def ApproveProposal(self, request: Any, context: Any) -> cognition_pb2.ApproveProposalResponse:
+    async def ApproveProposal(
+        self, request: cognition_pb2.ApproveProposalRequest, context: Any
+    ) -> cognition_pb2.ApproveProposalResponse:
         view, results = await self._cognition.approve(
             tenant(), call_context.principal().user_id, request.proposal_id
         )
@@ -54,10 +60,14 @@ class CognitionServicer:
             message_id=first.message_id if first else None,
         )
 
-    async def GetRules(self, request: Any, context: Any) -> cognition_pb2.GetRulesResponse:
+    async def GetRules(
+        self, request: cognition_pb2.GetRulesRequest, context: Any
+    ) -> cognition_pb2.GetRulesResponse:
         rules, defaults = await self._cognition.rules(tenant())
         return cognition_pb2.GetRulesResponse(rules=[dict_to_struct(r) for r in rules], defaults=defaults)
 
-    async def SetRules(self, request: Any, context: Any) -> cognition_pb2.SetRulesResponse:
+    async def SetRules(
+        self, request: cognition_pb2.SetRulesRequest, context: Any
+    ) -> cognition_pb2.SetRulesResponse:
         count = await self._cognition.set_rules(tenant(), [struct_to_dict(r) for r in request.rules])
         return cognition_pb2.SetRulesResponse(status="updated", count=count)

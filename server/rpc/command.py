@@ -55,7 +55,9 @@ class CommandServicer:
         self._fanout = fanout
         self._log = log
 
-    async def ExecuteCommand(self, request: Any, context: Any) -> command_pb2.ExecuteCommandResponse:
+    async def ExecuteCommand(
+        self, request: command_pb2.ExecuteCommandRequest, context: Any
+    ) -> command_pb2.ExecuteCommandResponse:
         tenant_id, user_id = _caller()
         outcome = await self._gates.execute(
             CommandRequest(
@@ -76,7 +78,9 @@ class CommandServicer:
             success=True, command_id=outcome.command_id, message_id=outcome.message_id, status="dispatched"
         )
 
-    async def ConfirmCommand(self, request: Any, context: Any) -> command_pb2.ConfirmCommandResponse:
+    async def ConfirmCommand(
+        self, request: command_pb2.ConfirmCommandRequest, context: Any
+    ) -> command_pb2.ConfirmCommandResponse:
         tenant_id, user_id = _caller()
         outcome = await self._gates.confirm(
             tenant_id, user_id, request.device_id, request.dry_run_token, call_context.quota()
@@ -86,7 +90,7 @@ class CommandServicer:
         )
 
     async def ExecuteBatchCommand(
-        self, request: Any, context: Any
+        self, request: command_pb2.ExecuteBatchCommandRequest, context: Any
     ) -> command_pb2.ExecuteBatchCommandResponse:
         tenant_id, user_id = _caller()
         results = await self._fanout.to_devices(
@@ -94,7 +98,9 @@ class CommandServicer:
         )
         return command_pb2.ExecuteBatchCommandResponse(results=_results(results))
 
-    async def ExecuteRoomCommand(self, request: Any, context: Any) -> command_pb2.ExecuteRoomCommandResponse:
+    async def ExecuteRoomCommand(
+        self, request: command_pb2.ExecuteRoomCommandRequest, context: Any
+    ) -> command_pb2.ExecuteRoomCommandResponse:
         tenant_id, user_id = _caller()
         capability = request.capability if request.HasField("capability") else None
         results = await self._fanout.to_room(
@@ -103,7 +109,7 @@ class CommandServicer:
         return command_pb2.ExecuteRoomCommandResponse(results=_results(results))
 
     async def ExecuteGroupCommand(
-        self, request: Any, context: Any
+        self, request: command_pb2.ExecuteGroupCommandRequest, context: Any
     ) -> command_pb2.ExecuteGroupCommandResponse:
         tenant_id, user_id = _caller()
         capability = request.capability if request.HasField("capability") else None
@@ -112,11 +118,15 @@ class CommandServicer:
         )
         return command_pb2.ExecuteGroupCommandResponse(results=_results(results))
 
-    async def ListDeviceCommands(self, request: Any, context: Any) -> command_pb2.ListDeviceCommandsResponse:
+    async def ListDeviceCommands(
+        self, request: command_pb2.ListDeviceCommandsRequest, context: Any
+    ) -> command_pb2.ListDeviceCommandsResponse:
         tenant_id, _ = _caller()
         views = await self._log.history(tenant_id, request.device_id, request.limit, request.offset)
         return command_pb2.ListDeviceCommandsResponse(commands=[command_record(v) for v in views])
 
-    async def GetCommand(self, request: Any, context: Any) -> command_pb2.CommandRecord:
+    async def GetCommand(
+        self, request: command_pb2.GetCommandRequest, context: Any
+    ) -> command_pb2.CommandRecord:
         tenant_id, _ = _caller()
         return command_record(await self._log.get(tenant_id, request.command_id))

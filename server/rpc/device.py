@@ -67,7 +67,9 @@ class DeviceServicer:
         self._link = link
         self._claims = claims
 
-    async def ClaimDevice(self, request: Any, context: Any) -> device_pb2.ClaimDeviceResponse:
+    async def ClaimDevice(
+        self, request: device_pb2.ClaimDeviceRequest, context: Any
+    ) -> device_pb2.ClaimDeviceResponse:
         claimed = await self._claims.claim(
             tenant(), request.public_key, request.device_type, request.signature, request.timestamp
         )
@@ -86,7 +88,9 @@ class DeviceServicer:
             tenant_id=claimed.tenant_id,
         )
 
-    async def RegisterDevice(self, request: Any, context: Any) -> device_pb2.RegisterDeviceResponse:
+    async def RegisterDevice(
+        self, request: device_pb2.RegisterDeviceRequest, context: Any
+    ) -> device_pb2.RegisterDeviceResponse:
         done = await self._devices.register(
             tenant(),
             request.device_type,
@@ -107,7 +111,9 @@ class DeviceServicer:
             server_public_key=self._link.public_key_hex,
         )
 
-    async def ListDevices(self, request: Any, context: Any) -> device_pb2.ListDevicesResponse:
+    async def ListDevices(
+        self, request: device_pb2.ListDevicesRequest, context: Any
+    ) -> device_pb2.ListDevicesResponse:
         devices, total = await self._devices.page(
             tenant(),
             _optional(request, "home_id"),
@@ -117,16 +123,20 @@ class DeviceServicer:
         )
         return device_pb2.ListDevicesResponse(devices=[device_message(d) for d in devices], count=total)
 
-    async def GetDevice(self, request: Any, context: Any) -> device_pb2.Device:
+    async def GetDevice(self, request: device_pb2.GetDeviceRequest, context: Any) -> device_pb2.Device:
         return device_message(await self._devices.read(tenant(), request.device_id))
 
-    async def RotateDeviceSecret(self, request: Any, context: Any) -> device_pb2.RotateDeviceSecretResponse:
+    async def RotateDeviceSecret(
+        self, request: device_pb2.RotateDeviceSecretRequest, context: Any
+    ) -> device_pb2.RotateDeviceSecretResponse:
         secret, version = await self._devices.rotate(tenant(), request.device_id)
         return device_pb2.RotateDeviceSecretResponse(
             device_id=request.device_id, new_secret=secret, key_version=version, next_step=ROTATION_NEXT_STEP
         )
 
-    async def GetDeviceKeyHistory(self, request: Any, context: Any) -> device_pb2.GetDeviceKeyHistoryResponse:
+    async def GetDeviceKeyHistory(
+        self, request: device_pb2.GetDeviceKeyHistoryRequest, context: Any
+    ) -> device_pb2.GetDeviceKeyHistoryResponse:
         current, history = await self._devices.key_history(tenant(), request.device_id)
         return device_pb2.GetDeviceKeyHistoryResponse(
             device_id=request.device_id,
@@ -143,11 +153,15 @@ class DeviceServicer:
             ],
         )
 
-    async def RevokeDevice(self, request: Any, context: Any) -> device_pb2.RevokeDeviceResponse:
+    async def RevokeDevice(
+        self, request: device_pb2.RevokeDeviceRequest, context: Any
+    ) -> device_pb2.RevokeDeviceResponse:
         await self._devices.revoke(tenant(), request.device_id)
         return device_pb2.RevokeDeviceResponse(device_id=request.device_id, status="revoked")
 
-    async def BootstrapDevice(self, request: Any, context: Any) -> device_pb2.BootstrapDeviceResponse:
+    async def BootstrapDevice(
+        self, request: device_pb2.BootstrapDeviceRequest, context: Any
+    ) -> device_pb2.BootstrapDeviceResponse:
         # The gateway forwards the X-HXTP-* headers as metadata with lower-case names.
         answer = await self._bootstrap.answer(request.device_id, metadata_dict(context))
         return device_pb2.BootstrapDeviceResponse(
@@ -156,7 +170,9 @@ class DeviceServicer:
             server_public_key=answer.server_public_key,
         )
 
-    async def GetDeviceTelemetry(self, request: Any, context: Any) -> device_pb2.GetDeviceTelemetryResponse:
+    async def GetDeviceTelemetry(
+        self, request: device_pb2.GetDeviceTelemetryRequest, context: Any
+    ) -> device_pb2.GetDeviceTelemetryResponse:
         if request.limit < 0:
             raise fields.bad("limit", "must not be negative")
         if request.since < 0:
@@ -178,12 +194,16 @@ class DeviceServicer:
             retention_seconds=self._link.telemetry_retention_seconds,
         )
 
-    async def GetLinkKey(self, request: Any, context: Any) -> device_pb2.GetLinkKeyResponse:
+    async def GetLinkKey(
+        self, request: device_pb2.GetLinkKeyRequest, context: Any
+    ) -> device_pb2.GetLinkKeyResponse:
         return device_pb2.GetLinkKeyResponse(
             public_key=self._link.public_key_hex, algorithm="Ed25519", protocol="hxtp-3.1-ed25519"
         )
 
-    async def GetDeviceState(self, request: Any, context: Any) -> device_pb2.GetDeviceStateResponse:
+    async def GetDeviceState(
+        self, request: device_pb2.GetDeviceStateRequest, context: Any
+    ) -> device_pb2.GetDeviceStateResponse:
         device = await self._devices.get(tenant(), request.device_id)  # another tenant's device: 404
         latest = await self._messages.latest_state(device.id)
         state, updated_ms = latest if latest is not None else ({}, None)

@@ -61,7 +61,9 @@ class FirmwareServicer:
         self._releases = releases
         self._rollouts = rollouts
 
-    async def CheckFirmware(self, request: Any, context: Any) -> firmware_pb2.CheckFirmwareResponse:
+    async def CheckFirmware(
+        self, request: firmware_pb2.CheckFirmwareRequest, context: Any
+    ) -> firmware_pb2.CheckFirmwareResponse:
         device_id = request.device_id if request.HasField("device_id") else None
         check = await self._releases.check(tenant(), request.device_type, request.current_version, device_id)
         answer = firmware_pb2.CheckFirmwareResponse(
@@ -76,7 +78,9 @@ class FirmwareServicer:
             answer.firmware_id = latest.id
         return answer
 
-    async def UploadFirmware(self, request: Any, context: Any) -> firmware_pb2.UploadFirmwareResponse:
+    async def UploadFirmware(
+        self, request: firmware_pb2.UploadFirmwareRequest, context: Any
+    ) -> firmware_pb2.UploadFirmwareResponse:
         signature = request.ed25519_signature if request.HasField("ed25519_signature") else None
         release = request.release if request.HasField("release") else True
         f = await self._releases.upload(
@@ -94,7 +98,7 @@ class FirmwareServicer:
         )
 
     async def CreateFirmwareRelease(
-        self, request: Any, context: Any
+        self, request: firmware_pb2.CreateFirmwareReleaseRequest, context: Any
     ) -> firmware_pb2.CreateFirmwareReleaseResponse:
         f = await self._releases.create_release(
             tenant(),
@@ -107,20 +111,28 @@ class FirmwareServicer:
         )
         return firmware_pb2.CreateFirmwareReleaseResponse(status="created", id=f.id)
 
-    async def GetFirmware(self, request: Any, context: Any) -> firmware_pb2.Firmware:
+    async def GetFirmware(
+        self, request: firmware_pb2.GetFirmwareRequest, context: Any
+    ) -> firmware_pb2.Firmware:
         return _firmware(await self._releases.get(tenant(), request.firmware_id))
 
-    async def ReleaseFirmware(self, request: Any, context: Any) -> firmware_pb2.ReleaseFirmwareResponse:
+    async def ReleaseFirmware(
+        self, request: firmware_pb2.ReleaseFirmwareRequest, context: Any
+    ) -> firmware_pb2.ReleaseFirmwareResponse:
         f = await self._releases.release(tenant(), request.firmware_id)
         return firmware_pb2.ReleaseFirmwareResponse(
             status="released", id=f.id, version=f.version, device_type=f.device_type
         )
 
-    async def DownloadFirmware(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
+    async def DownloadFirmware(
+        self, request: firmware_pb2.DownloadFirmwareRequest, context: Any
+    ) -> httpbody_pb2.HttpBody:
         data = await self._releases.image(tenant(), request.firmware_id)
         return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)
 
-    async def StartRollout(self, request: Any, context: Any) -> firmware_pb2.Rollout:
+    async def StartRollout(
+        self, request: firmware_pb2.StartRolloutRequest, context: Any
+    ) -> firmware_pb2.Rollout:
         view = await self._rollouts.start(
             tenant(),
             principal().user_id,
@@ -134,10 +146,12 @@ class FirmwareServicer:
         )
         return _rollout(view)
 
-    async def GetRollout(self, request: Any, context: Any) -> firmware_pb2.Rollout:
+    async def GetRollout(self, request: firmware_pb2.GetRolloutRequest, context: Any) -> firmware_pb2.Rollout:
         return _rollout(await self._rollouts.latest(tenant(), request.firmware_id))
 
-    async def GetFirmwareImage(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
+    async def GetFirmwareImage(
+        self, request: firmware_pb2.GetFirmwareImageRequest, context: Any
+    ) -> httpbody_pb2.HttpBody:
         # The gateway forwards the X-HXTP-* headers as metadata with lower-case names.
         data = await self._rollouts.image_for_device(request.firmware_id, metadata_dict(context))
         return httpbody_pb2.HttpBody(content_type="application/octet-stream", data=data)

@@ -28,10 +28,14 @@ class GroupServicer:
     def __init__(self, groups: Groups) -> None:
         self._groups = groups
 
-    async def ListGroups(self, request: Any, context: Any) -> group_pb2.ListGroupsResponse:
+    async def ListGroups(
+        self, request: group_pb2.ListGroupsRequest, context: Any
+    ) -> group_pb2.ListGroupsResponse:
         return group_pb2.ListGroupsResponse(groups=[_group(g) for g in await self._groups.all(tenant())])
 
-    async def CreateGroup(self, request: Any, context: Any) -> group_pb2.CreateGroupResponse:
+    async def CreateGroup(
+        self, request: group_pb2.CreateGroupRequest, context: Any
+    ) -> group_pb2.CreateGroupResponse:
         group = await self._groups.create(
             tenant(),
             request.name,
@@ -42,11 +46,15 @@ class GroupServicer:
         )
         return group_pb2.CreateGroupResponse(status="created", slug=group.slug, id=group.id)
 
-    async def JoinGroup(self, request: Any, context: Any) -> group_pb2.JoinGroupResponse:
+    async def JoinGroup(
+        self, request: group_pb2.JoinGroupRequest, context: Any
+    ) -> group_pb2.JoinGroupResponse:
         group = await self._groups.join(tenant(), request.slug, call_context.principal().user_id)
         return group_pb2.JoinGroupResponse(status="joined", slug=group.slug)
 
-    async def AddGroupDevices(self, request: Any, context: Any) -> group_pb2.AddGroupDevicesResponse:
+    async def AddGroupDevices(
+        self, request: group_pb2.AddGroupDevicesRequest, context: Any
+    ) -> group_pb2.AddGroupDevicesResponse:
         group = await self._groups.add_devices(tenant(), request.group_id, list(request.device_ids))
         return group_pb2.AddGroupDevicesResponse(
             status="updated", id=group.id, slug=group.slug, device_ids=group.device_ids

@@ -29,7 +29,9 @@ class HealthServicer:
         self._active_devices = active_devices
         ACTIVE_DEVICES.set_function(active_devices)
 
-    async def GetHealth(self, request: Any, context: Any) -> health_pb2.GetHealthResponse:
+    async def GetHealth(
+        self, request: health_pb2.GetHealthRequest, context: Any
+    ) -> health_pb2.GetHealthResponse:
         report = await self._monitor.check()
         await _mark_unavailable(context, report)
         return health_pb2.GetHealthResponse(
@@ -46,11 +48,15 @@ class HealthServicer:
             checks=_checks(report),
         )
 
-    async def GetLiveness(self, request: Any, context: Any) -> health_pb2.GetLivenessResponse:
+    async def GetLiveness(
+        self, request: health_pb2.GetLivenessRequest, context: Any
+    ) -> health_pb2.GetLivenessResponse:
         # Alive means the event loop answers; dependencies belong to readiness.
         return health_pb2.GetLivenessResponse(status="ok")
 
-    async def GetReadiness(self, request: Any, context: Any) -> health_pb2.GetReadinessResponse:
+    async def GetReadiness(
+        self, request: health_pb2.GetReadinessRequest, context: Any
+    ) -> health_pb2.GetReadinessResponse:
         report = await self._monitor.check()
         await _mark_unavailable(context, report)
         return health_pb2.GetReadinessResponse(

@@ -27,15 +27,19 @@ class HomeServicer:
     def __init__(self, homes: Homes) -> None:
         self._homes = homes
 
-    async def CreateHome(self, request: Any, context: Any) -> home_pb2.CreateHomeResponse:
+    async def CreateHome(
+        self, request: home_pb2.CreateHomeRequest, context: Any
+    ) -> home_pb2.CreateHomeResponse:
         timezone = request.timezone if request.HasField("timezone") else None
         home = await self._homes.create(tenant(), request.home_name, timezone)
         return home_pb2.CreateHomeResponse(status="created", id=home.id)
 
-    async def ListHomes(self, request: Any, context: Any) -> home_pb2.ListHomesResponse:
+    async def ListHomes(self, request: home_pb2.ListHomesRequest, context: Any) -> home_pb2.ListHomesResponse:
         return home_pb2.ListHomesResponse(homes=[_home(h) for h in await self._homes.all(tenant())])
 
-    async def UpdateHome(self, request: Any, context: Any) -> home_pb2.UpdateHomeResponse:
+    async def UpdateHome(
+        self, request: home_pb2.UpdateHomeRequest, context: Any
+    ) -> home_pb2.UpdateHomeResponse:
         home = await self._homes.update(
             tenant(),
             request.home_id,
@@ -44,18 +48,24 @@ class HomeServicer:
         )
         return home_pb2.UpdateHomeResponse(status="updated", id=home.id)
 
-    async def DeleteHome(self, request: Any, context: Any) -> home_pb2.DeleteHomeResponse:
+    async def DeleteHome(
+        self, request: home_pb2.DeleteHomeRequest, context: Any
+    ) -> home_pb2.DeleteHomeResponse:
         await self._homes.delete(tenant(), request.home_id)
         return home_pb2.DeleteHomeResponse(status="deleted", id=request.home_id)
 
-    async def CreateRoom(self, request: Any, context: Any) -> home_pb2.CreateRoomResponse:
+    async def CreateRoom(
+        self, request: home_pb2.CreateRoomRequest, context: Any
+    ) -> home_pb2.CreateRoomResponse:
         room = await self._homes.add_room(tenant(), request.home_id, request.name)
         return home_pb2.CreateRoomResponse(status="created", id=room.id)
 
-    async def ListRooms(self, request: Any, context: Any) -> home_pb2.ListRoomsResponse:
+    async def ListRooms(self, request: home_pb2.ListRoomsRequest, context: Any) -> home_pb2.ListRoomsResponse:
         rooms = await self._homes.rooms(tenant(), request.home_id)
         return home_pb2.ListRoomsResponse(rooms=[_room(r) for r in rooms])
 
-    async def DeleteRoom(self, request: Any, context: Any) -> home_pb2.DeleteRoomResponse:
+    async def DeleteRoom(
+        self, request: home_pb2.DeleteRoomRequest, context: Any
+    ) -> home_pb2.DeleteRoomResponse:
         await self._homes.delete_room(tenant(), request.home_id, request.room_id)
         return home_pb2.DeleteRoomResponse(status="deleted", id=request.room_id)

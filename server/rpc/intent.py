@@ -10,7 +10,7 @@ from server.rpc import call_context
 from server.rpc.convert import struct_to_dict, tenant
 
 
-def _intent(request: Any) -> Intent:
+def _intent(request: intent_pb2.RouteIntentRequest) -> Intent:
     payload = request.payload
     device_ids = tuple(payload.device_ids) or ((payload.device_id,) if payload.device_id else ())
     return Intent(
@@ -28,7 +28,9 @@ class IntentServicer:
     def __init__(self, intents: Intents) -> None:
         self._intents = intents
 
-    async def RouteIntent(self, request: Any, context: Any) -> intent_pb2.RouteIntentResponse:
+    async def RouteIntent(
+        self, request: intent_pb2.RouteIntentRequest, context: Any
+    ) -> intent_pb2.RouteIntentResponse:
         outcome = await self._intents.route(tenant(), call_context.principal().user_id, _intent(request))
         return intent_pb2.RouteIntentResponse(
             status=outcome.status,

@@ -82,30 +82,36 @@ class ManifestServicer:
         self._registry = _registry()
         self._categories = _categories()
 
-    async def ListCapabilities(self, request: Any, context: Any) -> manifest_pb2.ListCapabilitiesResponse:
+    async def ListCapabilities(
+        self, request: manifest_pb2.ListCapabilitiesRequest, context: Any
+    ) -> manifest_pb2.ListCapabilitiesResponse:
         return self._registry
 
-    async def ListDeviceTypes(self, request: Any, context: Any) -> manifest_pb2.ListDeviceTypesResponse:
+    async def ListDeviceTypes(
+        self, request: manifest_pb2.ListDeviceTypesRequest, context: Any
+    ) -> manifest_pb2.ListDeviceTypesResponse:
         return self._categories
 
-    async def GetDeviceManifest(self, request: Any, context: Any) -> manifest_pb2.GetDeviceManifestResponse:
+    async def GetDeviceManifest(
+        self, request: manifest_pb2.GetDeviceManifestRequest, context: Any
+    ) -> manifest_pb2.GetDeviceManifestResponse:
         m = await self._manifests.get(tenant(), request.device_id)
         return manifest_pb2.GetDeviceManifestResponse(**_stored(m))
 
     async def CreateDeviceManifest(
-        self, request: Any, context: Any
+        self, request: manifest_pb2.CreateDeviceManifestRequest, context: Any
     ) -> manifest_pb2.CreateDeviceManifestResponse:
         m = await self._manifests.create(tenant(), request.device_id, _entries(request.capabilities))
         return manifest_pb2.CreateDeviceManifestResponse(status="created", **_stored(m))
 
     async def UpdateDeviceManifest(
-        self, request: Any, context: Any
+        self, request: manifest_pb2.UpdateDeviceManifestRequest, context: Any
     ) -> manifest_pb2.UpdateDeviceManifestResponse:
         m = await self._manifests.update(tenant(), request.device_id, _entries(request.capabilities))
         return manifest_pb2.UpdateDeviceManifestResponse(status="updated", **_stored(m))
 
     async def ListDeviceManifestHistory(
-        self, request: Any, context: Any
+        self, request: manifest_pb2.ListDeviceManifestHistoryRequest, context: Any
     ) -> manifest_pb2.ListDeviceManifestHistoryResponse:
         versions = await self._manifests.history(tenant(), request.device_id)
         return manifest_pb2.ListDeviceManifestHistoryResponse(
@@ -119,7 +125,7 @@ class ManifestServicer:
         )
 
     async def ListDeviceCapabilities(
-        self, request: Any, context: Any
+        self, request: manifest_pb2.ListDeviceCapabilitiesRequest, context: Any
     ) -> manifest_pb2.ListDeviceCapabilitiesResponse:
         m = await self._manifests.get(tenant(), request.device_id)
         return manifest_pb2.ListDeviceCapabilitiesResponse(

@@ -63,7 +63,9 @@ class StateStreamServicer:
         self._bus = bus
         self._render = _Renderer()
 
-    async def StreamState(self, request: Any, context: Any) -> AsyncIterator[state_pb2.StreamStateResponse]:
+    async def StreamState(
+        self, request: state_pb2.StreamStateRequest, context: Any
+    ) -> AsyncIterator[state_pb2.StreamStateResponse]:
         tenant_id = call_context.principal().tenant_id
         if tenant_id is None:  # the policy requires a tenant; this keeps the type honest
             raise HxtpError(Code.TENANT_REQUIRED)

@@ -22,7 +22,9 @@ class SystemServicer:
             ],
         )
 
-    async def GetStatus(self, request: Any, context: Any) -> system_pb2.GetStatusResponse:
+    async def GetStatus(
+        self, request: system_pb2.GetStatusRequest, context: Any
+    ) -> system_pb2.GetStatusResponse:
         return system_pb2.GetStatusResponse(
             system=system.SYSTEM_NAME,
             status=system.OPERATIONAL,
@@ -31,11 +33,15 @@ class SystemServicer:
             protocol=system.PROTOCOL,
         )
 
-    async def GetVersion(self, request: Any, context: Any) -> system_pb2.GetVersionResponse:
+    async def GetVersion(
+        self, request: system_pb2.GetVersionRequest, context: Any
+    ) -> system_pb2.GetVersionResponse:
         return system_pb2.GetVersionResponse(version=system.VERSION, protocol=system.PROTOCOL)
 
-    async def GetChangelog(self, request: Any, context: Any) -> system_pb2.GetChangelogResponse:
+    async def GetChangelog(
+        self, request: system_pb2.GetChangelogRequest, context: Any
+    ) -> system_pb2.GetChangelogResponse:
         return self._changelog
 
-    async def GetMetrics(self, request: Any, context: Any) -> httpbody_pb2.HttpBody:
+    async def GetMetrics(self, request: system_pb2.GetMetricsRequest, context: Any) -> httpbody_pb2.HttpBody:
         return httpbody_pb2.HttpBody(content_type=CONTENT_TYPE_LATEST, data=generate_latest(REGISTRY))

@@ -15,7 +15,9 @@ class TenantServicer:
         self._identity = identity
         self._onboarding = onboarding
 
-    async def RegisterTenant(self, request: Any, context: Any) -> tenant_pb2.RegisterTenantResponse:
+    async def RegisterTenant(
+        self, request: tenant_pb2.RegisterTenantRequest, context: Any
+    ) -> tenant_pb2.RegisterTenantResponse:
         principal = call_context.principal()
         if request.HasField("invite_token") and request.invite_token:
             tenant_id, user_id = await self._onboarding.redeem(
