@@ -26,6 +26,7 @@ from gateway.transport import InProcessTransport, RemoteTransport, Transport
 from server import redaction
 from server.cache import create_cache
 from server.cache.base import Cache
+from server.cache.gcra import RedisGcra
 from server.cache.outage import cache_unreachable
 from server.config import Settings
 from server.devicelink.bridge import DeviceBridge
@@ -60,8 +61,15 @@ from server.domain.fleet.homes import Homes
 from server.domain.fleet.presence import Presence
 from server.domain.fleet.secrets import SecretBox
 from server.domain.health import Backends, HealthMonitor
-from server.domain.identity.kit import IdentityKit, IdentitySettings
+from server.domain.identity.api_keys import ApiKeys
+from server.domain.identity.authentication import Authenticator
+from server.domain.identity.cli_handshake import CliHandshakes
+from server.domain.identity.idp import IdentityProvider, IdpConfig
+from server.domain.identity.onboarding import Onboarding
+from server.domain.identity.rate_limits import InProcessRateLimiter, RateLimiter, SharedRateLimiter, Tiers
+from server.domain.identity.sessions import Sessions
 from server.domain.identity.tokens import TokenService
+from server.domain.identity.users import Identity
 from server.domain.link.bootstrap import Bootstrap, BootstrapAnswer
 from server.domain.link.broker_access import BrokerAccess
 from server.domain.link.keys import DeviceKeys, RecentDeviceKeys
@@ -116,6 +124,36 @@ class Ports:
     grpc: int
 
 
+class IdentityKit:
+    """The identity side assembled once: who calls, with which credential, and how fast their
+    tenant may go (the Redis limiter when Redis is configured, so replicas share one limit)."""
+
+    def __init__(
+        self, database: Database, cache: Cache, tokens: TokenService, settings: Settings, memos: MemoHub
+    ) -> None:
+        self.tiers = Tiers.parse(settings.tiers)
+        self.identity = Identity(database, self.tiers, memos)
+        self.api_keys = ApiKeys(database)
+        self.sessions = Sessions(cache, secure_cookies=settings.cookie_secure)
+        self.handshakes = CliHandshakes(cache, tokens)
+        self.onboarding = Onboarding(
+            database, self.identity, settings.signup_creates_tenant, settings.signup_url
+        )
+        idp = None
+        if settings.idp_jwks_url or settings.idp_hs256_secret:
+            config = IdpConfig(
+                settings.idp_jwks_url, settings.idp_issuer, settings.idp_audience, settings.idp_hs256_secret
+            )
+            idp = IdentityProvider(config, self.identity, self.onboarding)
+        self.authenticator = Authenticator(tokens, self.identity, self.api_keys, self.sessions, idp)
+        self._redis_limiter = SharedRateLimiter(RedisGcra(settings.redis_url)) if settings.redis_url else None
+        self.limiter: RateLimiter = self._redis_limiter or InProcessRateLimiter()
+
+    async def close(self) -> None:
+        if self._redis_limiter is not None:
+            await self._redis_limiter.close()
+
+
 class Application:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -137,23 +175,7 @@ class Application:
         )
         jwt_secret = load_or_create_secret(settings.jwt_secret, settings.data_dir / "jwt_secret")
         self.tokens = TokenService(jwt_secret)
-        self.identity = IdentityKit(
-            self.database,
-            self.cache,
-            self.tokens,
-            IdentitySettings(
-                settings.redis_url,
-                settings.idp_jwks_url,
-                settings.idp_issuer,
-                settings.idp_audience,
-                settings.cookie_secure,
-                settings.tiers,
-                idp_hs256_secret=settings.idp_hs256_secret,
-                signup_creates_tenant=settings.signup_creates_tenant,
-                signup_url=settings.signup_url,
-            ),
-            self.memos,
-        )
+        self.identity = IdentityKit(self.database, self.cache, self.tokens, settings, self.memos)
         kit = self.identity
         self.health = HealthMonitor(
             {
