@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 import logging
 import math
 import time
@@ -27,6 +26,18 @@ DEFAULT_SUBSCRIBER_BACKLOG = 1000
 class _Entry:
     value: bytes
     expires_at: float  # monotonic seconds; math.inf = never
+
+
+@dataclass
+class _Window:
+    """One sender's sliding window of accepted sequence numbers (see Cache.mark_in_window)."""
+
+    slots: list[int | None]
+    top: int | None = None
+    expires_at: float = math.inf
+
+
+_WINDOWS_SWEEP_AT = 10_000
 
 
 def _deadline(ttl: float | None) -> float:
@@ -65,6 +76,7 @@ class MemoryCache:
         if subscriber_backlog < 1:
             raise ValueError("subscriber_backlog must be at least 1")
         self._entries: dict[str, _Entry] = {}
+        self._windows: dict[str, _Window] = {}  # mark_in_window state, by key
         self._deadlines: list[tuple[float, str]] = []  # heap; may hold stale pairs, checked on pop
         self._subscribers: defaultdict[str, set[_Subscriber]] = defaultdict(set)
         self._subscriber_backlog = subscriber_backlog
@@ -123,20 +135,23 @@ class MemoryCache:
     async def mark_in_window(self, key: str, number: int, window: int, ttl: float | None = None) -> bool:
         if number < 0 or window < 1:
             raise ValueError(f"number must not be negative and window positive, got {number}, {window}")
-        expires_at = _deadline(ttl)
-        entry = self._live(key)
-        state = json.loads(entry.value) if entry is not None else {"top": None, "slots": {}}
-        top, slots = state["top"], state["slots"]
-        slot = str(number % window)
-        if top is not None and (number <= top - window or slots.get(slot) == number):
+        now = time.monotonic()
+        held = self._windows.get(key)
+        if held is None or held.expires_at <= now or len(held.slots) != window:
+            if len(self._windows) > _WINDOWS_SWEEP_AT:  # senders come and go (a new client id per boot)
+                self._windows = {k: w for k, w in self._windows.items() if w.expires_at > now}
+            held = self._windows[key] = _Window([None] * window)
+        # Kept as Python objects, not encoded bytes: this runs once per verified device message.
+        slot = number % window
+        if held.top is not None and (number <= held.top - window or held.slots[slot] == number):
             return False
-        slots[slot] = number
-        state["top"] = number if top is None else max(top, number)
-        self._store(key, json.dumps(state).encode(), expires_at)
+        held.slots[slot] = number
+        held.top = number if held.top is None else max(held.top, number)
+        held.expires_at = _deadline(ttl)
         return True
 
     async def delete(self, key: str) -> bool:
-        existed = self._live(key) is not None
+        existed = self._live(key) is not None or self._windows.pop(key, None) is not None
         self._entries.pop(key, None)
         return existed
 
