@@ -1,9 +1,11 @@
-"""The MQTT side of the device link: one subscription in, QoS 1 publications out.
+"""The MQTT side of the device link: the device channels in, QoS 1 publications out.
 
-In: `hxtp/+/device/+/#` (as `$share/<group>/hxtp/+/device/+/#` when a group is configured and the
-broker is a real one, so replicas split the devices' traffic; amqtt, the embedded broker, ignores
-shared subscriptions). Each message goes through the receive pipeline; a verified one is dispatched
-on its message_type through a dict to the device-link business rules. One bad message never stops
+In: one subscription per device channel, `hxtp/+/device/+/{channel}` (as `$share/<group>/...` when a
+group is configured and the broker is a real one, so replicas split the devices' traffic; amqtt, the
+embedded broker, ignores shared subscriptions). Not the full wildcard `hxtp/+/device/+/#`: that would
+deliver every command and OTA order we publish back to us, doubling the broker's work and ours.
+Each message goes through the receive pipeline; a verified one is dispatched on its message_type
+through a dict to the device-link business rules. One bad message never stops
 the loop: the pipeline counts and drops what a peer got wrong, and anything else that goes wrong
 with one message is logged (with its topic, never its payload) and the next message is served.
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-import ext
 from server.devicelink import profiles
 from server.devicelink.broker_events import (
     EMQX_CLIENT_EVENTS,
@@ -28,16 +29,17 @@ from server.devicelink.broker_events import (
 from server.devicelink.connection import MqttConnection, MqttNotConnectedError, MqttSubscriptionRefusedError
 from server.devicelink.inbound import InboundPipeline
 from server.devicelink.outbound import OutboundLink
+from server.domain.link.channels import DEVICE_CHANNELS
 from server.domain.link.messages import DeviceMessage, DeviceMessages
 from server.errors import Code, HxtpError
 
 log = logging.getLogger(__name__)
 
 
-def subscription_filter(shared_group: str, embedded_broker: bool) -> str:
-    if shared_group and not embedded_broker:
-        return f"$share/{shared_group}/{ext.FULL_WILDCARD_TOPIC}"
-    return ext.FULL_WILDCARD_TOPIC
+def subscription_filters(shared_group: str, embedded_broker: bool) -> tuple[str, ...]:
+    """The topic filters the server subscribes to: the channels devices publish on, and only those."""
+    prefix = f"$share/{shared_group}/" if shared_group and not embedded_broker else ""
+    return tuple(f"{prefix}hxtp/+/device/+/{channel}" for channel in sorted(DEVICE_CHANNELS))
 
 
 class DeviceBridge:
@@ -58,7 +60,7 @@ class DeviceBridge:
         self._pipeline = pipeline
         self._messages = messages
         self.outbound: OutboundLink | None = None  # set by the composition root (it publishes through us)
-        self.topic_filter = subscription_filter(shared_group, embedded_broker)
+        self.topic_filters = subscription_filters(shared_group, embedded_broker)
         self._after: dict[str, Callable[[DeviceMessage], Awaitable[None]]] = {"hello": self._answer_hello}
 
     def on_verified(self, message_type: str, handler: Callable[[DeviceMessage], Awaitable[None]]) -> None:
@@ -67,7 +69,8 @@ class DeviceBridge:
 
     async def start(self) -> None:
         self._mqtt.on_message(self._on_message)
-        await self._mqtt.subscribe(self.topic_filter, qos=1)
+        for topic_filter in self.topic_filters:
+            await self._mqtt.subscribe(topic_filter, qos=1)
         if self._connections is not None:
             try:
                 await self._mqtt.subscribe(EMQX_CLIENT_EVENTS, qos=0)

@@ -10,8 +10,9 @@ import pytest
 
 import ext
 from server.app import Application
-from server.devicelink.bridge import subscription_filter
+from server.devicelink.bridge import subscription_filters
 from server.devicelink.connection import MqttConnection
+from server.domain.link.channels import DEVICE_CHANNELS, SERVER_CHANNELS
 from server.domain.link.sequence import OutboundSequence
 from server.errors import HxtpError
 from server.storage.database import Database
@@ -151,6 +152,14 @@ async def test_in_flight_window_bounds_unacknowledged_publishes(mosquitto_url: s
 
 
 def test_shared_subscription_only_on_a_real_broker() -> None:
-    assert subscription_filter("", embedded_broker=False) == "hxtp/+/device/+/#"
-    assert subscription_filter("cloud", embedded_broker=False) == "$share/cloud/hxtp/+/device/+/#"
-    assert subscription_filter("cloud", embedded_broker=True) == "hxtp/+/device/+/#"
+    assert "hxtp/+/device/+/state" in subscription_filters("", embedded_broker=False)
+    assert "$share/cloud/hxtp/+/device/+/state" in subscription_filters("cloud", embedded_broker=False)
+    assert "hxtp/+/device/+/state" in subscription_filters("cloud", embedded_broker=True)
+
+
+def test_the_server_subscribes_to_exactly_the_device_channels() -> None:
+    # Never the full wildcard: every command the server publishes would come back to it.
+    filters = subscription_filters("", embedded_broker=True)
+    channels = {ext.parse_topic(f.replace("+", "x"))[2] for f in filters}
+    assert channels == DEVICE_CHANNELS
+    assert not channels & SERVER_CHANNELS
