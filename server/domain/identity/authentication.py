@@ -74,6 +74,10 @@ class Authenticator:
     async def verify_bearer(self, token: str) -> Principal:
         if looks_like_key(token):
             return await self._api_keys.authenticate(token)
+        principal = self._tokens.remembered(token)  # one of ours, seen before: no header to parse again
+        if principal is not None:
+            await self._check_key(principal)
+            return await self._identity.refresh(principal)
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.InvalidTokenError as error:
