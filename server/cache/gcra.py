@@ -8,7 +8,7 @@ its headers) is the domain's, which is why nothing here imports it.
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
+from server.cache.resp import RespClient
 
 # KEYS[1] = tenant key; ARGV = limit, period (us). Returns {allowed, remaining, reset_us, retry_us}.
 # The stored value is "stamp_us:debt_us" (see rate_limits: an absolute TAT loses a large limit's
@@ -44,21 +44,17 @@ return {1, remaining, math.ceil(new_debt), 0}
 
 class RedisGcra:
     def __init__(self, url: str, prefix: str = "hxtp:") -> None:
-        # Blocking pool: a burst of concurrent requests waits for a connection instead of failing.
-        self._pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=32, timeout=5.0, socket_timeout=5.0
-        )
-        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=self._pool)
-        self._script = self._redis.register_script(_GCRA_SCRIPT)
+        # One pipelined connection: concurrent requests share its round trips (server.cache.resp).
+        self._client = RespClient(url, timeout=5.0)
+        self._script = self._client.script(_GCRA_SCRIPT)
         self._prefix = prefix + "ratelimit:"
 
     async def step(self, key: str, limit: int, period_us: int) -> tuple[bool, int, int, int]:
         """(allowed, remaining, reset in us, retry after in us) of one request against `key`."""
-        allowed, remaining, reset_us, retry_us = await self._script(
-            keys=[self._prefix + key], args=[limit, period_us]
+        allowed, remaining, reset_us, retry_us = await self._client.evalsha(
+            self._script, [self._prefix + key], [limit, period_us]
         )
         return bool(allowed), int(remaining), int(reset_us), int(retry_us)
 
     async def close(self) -> None:
-        await self._redis.aclose()
-        await self._pool.disconnect()  # a pool passed in explicitly is not closed with the client
+        self._client.close()

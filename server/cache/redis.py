@@ -1,6 +1,7 @@
 """Redis implementation of the cache interface, shared by every server replica.
 
-Each operation is a single Redis command or Lua script, so atomicity holds across replicas. Keys and
+Each operation is a single Redis command or Lua script, so atomicity holds across replicas. Commands
+go through the pipelined client of server.cache.resp; subscriptions through redis-py. Keys and
 channels are prefixed, so several deployments (or test runs) can share one Redis without colliding.
 """
 
@@ -15,6 +16,8 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+
+from server.cache.resp import RespClient
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +94,11 @@ class RedisCache:
             socket_timeout=_SOCKET_TIMEOUT_S,
             health_check_interval=_HEALTH_CHECK_INTERVAL_S,
         )
-        self._incr = self._redis.register_script(_INCR_SCRIPT)
-        self._set_if_greater = self._redis.register_script(_SET_IF_GREATER_SCRIPT)
-        self._mark_in_window = self._redis.register_script(_MARK_IN_WINDOW_SCRIPT)
+        # Everything but subscriptions: the pipelined client (server.cache.resp).
+        self._client = RespClient(url, timeout=_SOCKET_TIMEOUT_S)
+        self._incr = self._client.script(_INCR_SCRIPT)
+        self._set_if_greater = self._client.script(_SET_IF_GREATER_SCRIPT)
+        self._mark_in_window = self._client.script(_MARK_IN_WINDOW_SCRIPT)
         self._closed = False
 
     @property
@@ -104,45 +109,53 @@ class RedisCache:
         return self._prefix + key
 
     async def get(self, key: str) -> bytes | None:
-        # decode_responses=False: redis-py returns the raw bytes, never str.
-        return cast(bytes | None, await self._redis.get(self._key(key)))
+        return cast(bytes | None, await self._client.call(b"GET", self._key(key)))
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        await self._redis.set(self._key(key), value, px=_ttl_ms(ttl))
+        ttl_ms = _ttl_ms(ttl)
+        if ttl_ms is None:
+            await self._client.call(b"SET", self._key(key), value)
+        else:
+            await self._client.call(b"SET", self._key(key), value, b"PX", ttl_ms)
 
     async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        stored = await self._redis.set(self._key(key), value, px=_ttl_ms(ttl), nx=True)
-        return bool(stored)
+        ttl_ms = _ttl_ms(ttl)
+        if ttl_ms is None:
+            stored = await self._client.call(b"SET", self._key(key), value, b"NX")
+        else:
+            stored = await self._client.call(b"SET", self._key(key), value, b"PX", ttl_ms, b"NX")
+        return stored is not None
 
     async def set_if_greater(self, key: str, value: int, ttl: float | None = None) -> bool:
         if value < 0:
             raise ValueError(f"value must not be negative, got {value}")
-        stored = await self._set_if_greater(keys=[self._key(key)], args=[str(value), _ttl_ms(ttl) or 0])
+        stored = await self._client.evalsha(
+            self._set_if_greater, [self._key(key)], [value, _ttl_ms(ttl) or 0]
+        )
         return bool(stored)
 
     async def mark_in_window(self, key: str, number: int, window: int, ttl: float | None = None) -> bool:
         if number < 0 or window < 1:
             raise ValueError(f"number must not be negative and window positive, got {number}, {window}")
-        marked = await self._mark_in_window(
-            keys=[self._key(key)], args=[str(number), str(window), _ttl_ms(ttl) or 0]
+        marked = await self._client.evalsha(
+            self._mark_in_window, [self._key(key)], [number, window, _ttl_ms(ttl) or 0]
         )
         return bool(marked)
 
     async def delete(self, key: str) -> bool:
-        removed: int = await self._redis.delete(self._key(key))
-        return removed > 0
+        removed = await self._client.call(b"DEL", self._key(key))
+        return bool(removed)
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
-        ttl_ms = _ttl_ms(ttl) or 0
         try:
-            value = await self._incr(keys=[self._key(key)], args=[amount, ttl_ms])
+            value = await self._client.evalsha(self._incr, [self._key(key)], [amount, _ttl_ms(ttl) or 0])
         except ResponseError as exc:
             # Same contract as MemoryCache: a non-integer value is the caller's error.
             raise ValueError(f"value of {key!r} is not an integer: {exc}") from exc
         return int(value)
 
     async def publish(self, channel: str, data: bytes) -> int:
-        return int(await self._redis.publish(self._key(channel), data))
+        return int(await self._client.call(b"PUBLISH", self._key(channel), data))
 
     async def subscribe(self, channel: str) -> AsyncGenerator[bytes, None]:
         # One connection per subscription: a connection in subscribe mode can run nothing else.
@@ -166,11 +179,12 @@ class RedisCache:
     async def ping(self, timeout: float = 1.0) -> bool:  # noqa: ASYNC109
         try:
             async with asyncio.timeout(timeout):
-                return bool(await self._redis.ping())
+                return bool(await self._client.call(b"PING") == b"PONG")
         except Exception as exc:
             log.debug("redis ping failed: %r", exc)
             return False
 
     async def close(self) -> None:
         self._closed = True
+        self._client.close()
         await self._redis.aclose()
