@@ -47,6 +47,11 @@ class _Unit:
         self.future = future
 
 
+def _log_failure(future: asyncio.Future[list[Any]]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("a queued write could not be committed: %r", future.exception())
+
+
 class GroupCommit:
     def __init__(self, engine: AsyncEngine, max_batch: int = DEFAULT_MAX_BATCH) -> None:
         self._engine = engine
@@ -61,6 +66,22 @@ class GroupCommit:
         if self._task is None:
             self._task = asyncio.create_task(self._write(), name="group-commit")
         return await future
+
+    def submit_later(self, *items: Work) -> None:
+        """Queues `items` for the next commit without waiting for it: for a write whose caller has
+        nothing to promise about it (a status that a restart would resolve anyway). A failure is
+        logged; `caught_up` and `drain` still wait for it."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_log_failure)
+        self._pending.append(_Unit(items, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._write(), name="group-commit")
+
+    async def caught_up(self) -> None:
+        """Returns once everything submitted before this call is committed (or failed): reads that
+        follow see this process's writes, including those queued with `submit_later`."""
+        if self._task is not None:
+            await self.submit()  # an empty unit: it commits with, or after, everything before it
 
     async def drain(self) -> None:
         """Returns once everything submitted so far is committed (or failed)."""

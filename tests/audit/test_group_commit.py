@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from server.domain.audit.log import AuditLog
-from server.domain.commands.history import NewCommand
+from server.domain.commands.history import NewCommand, StatusChange
 from server.storage.database import Database
 from server.storage.group_commit import GroupCommit
 
@@ -83,3 +84,27 @@ async def test_a_unit_larger_than_a_batch_is_one_transaction(database: Database)
     await asyncio.gather(*(audit.append("command_executed", tenant_id="t") for _ in range(4)))
     assert commits[0] >= 3
     assert (await audit.verify()).count == 7
+
+
+async def test_a_write_queued_for_later_is_seen_by_the_next_read(database: Database) -> None:
+    writer = GroupCommit(database.engine)
+    command = NewCommand("t", "d", "u", "light_on", {})
+    await writer.submit(command)
+    writer.submit_later(StatusChange(command.id, "dispatched"))
+    await writer.caught_up()
+    async with database.engine.connect() as connection:
+        query = text("SELECT status FROM command WHERE id = :id")
+        status = await connection.execute(query, {"id": command.id})
+        assert status.scalar_one() == "dispatched"
+    await writer.caught_up()  # nothing pending: returns at once
+
+
+async def test_a_queued_write_that_fails_is_logged_not_raised(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = GroupCommit(database.engine)
+    first = NewCommand("t", "d", "u", "light_on", {})
+    await writer.submit(first)
+    writer.submit_later(NewCommand("t", "d", "u", "light_on", {}, id=first.id))  # the same primary key
+    await writer.drain()
+    assert any("could not be committed" in r.getMessage() for r in caplog.records)

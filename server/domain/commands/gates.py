@@ -207,7 +207,9 @@ class CommandGates:
     async def _dispatch(self, admitted: Admitted) -> Dispatched:
         """Commit, then publish: the row (with the message id it is published under) and its audit
         entry are durable before the device can see the command, so whatever a device receives, and
-        every 202, has both; a crash in between leaves a `pending` row that the restart expires."""
+        every 202, has both; a crash in between leaves a `pending` row that the restart expires.
+        `dispatched` joins the next commit without being waited for: the 202 promises the row and
+        its audit entry, and a row a crash leaves `pending` is resolved by the restart all the same."""
         request = admitted.request
         if not self._dispatcher.ready():
             error = HxtpError(Code.GATEWAY_ERROR, "The MQTT broker is not reachable")
@@ -227,7 +229,7 @@ class CommandGates:
             failed = StatusChange(command.id, "failed", error.reason or error.spec.message)
             await self._log.writer.submit(failed, *self._rejection(request, error))
             raise
-        await self._log.writer.submit(StatusChange(command.id, "dispatched"))
+        self._log.writer.submit_later(StatusChange(command.id, "dispatched"))
         await self._events.publish_command_status(
             request.tenant_id, request.device_id, command.id, "dispatched"
         )

@@ -234,6 +234,7 @@ class CommandLog:
         if offset < 0:
             raise HxtpError(Code.BAD_REQUEST, "offset must not be negative", field="offset")
         await self._devices.get(tenant_id, device_id)
+        await self.writer.caught_up()
         async with self._db.session() as session:
             rows = list(
                 await session.exec(
@@ -248,6 +249,7 @@ class CommandLog:
         return [_view(r) for r in rows]
 
     async def get(self, tenant_id: str, command_id: str) -> CommandView:
+        await self.writer.caught_up()
         async with self._db.session() as session:
             row = await session.get(Command, command_id) if len(command_id) <= 36 else None
         if row is None or row.tenant_id != tenant_id:
