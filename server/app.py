@@ -334,6 +334,7 @@ class Application:
             shared_group=settings.mqtt_shared_group,
             embedded_broker=self.broker is not None,
             connections=self.presence,
+            outages=self.outages,
         )
         self.outbound = OutboundLink(  # the command gates' way to a device
             RecentDeviceKeys(self.device_keys, self.memos),
@@ -442,11 +443,17 @@ class Application:
         """Expires what a stopped process committed and never published. Waits out a peer replica's
         in-flight commands first: a pending row lives for one publish, milliseconds."""
         await asyncio.sleep(_PEER_IN_FLIGHT_S)
-        try:
-            expired = await self.command_log.resolve_left_in_flight(self._started_at)
-        except Exception:
-            log.exception("commands left in flight could not be resolved; they expire when read")
-            return
+        while True:
+            try:
+                expired = await self.command_log.resolve_left_in_flight(self._started_at)
+                break
+            except Exception as error:
+                dependency = self.outages.dependency_of(error)
+                if dependency is None:
+                    log.exception("commands left in flight could not be resolved; they expire when read")
+                    return
+                self.outages.went_down(dependency, error)  # said once; tried again until it is back
+                await asyncio.sleep(_PEER_IN_FLIGHT_S)
         if expired:
             log.warning("%d command(s) left unpublished by a stopped server marked expired", expired)
 

@@ -83,6 +83,19 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[tuple[asyncio.Future[Reply], float]] = deque()
         self._buffer = b""
         self._on_lost = on_lost
+        self._outgoing: list[bytes] = []
+
+    def send(self, request: bytes) -> None:
+        """Queues a request; everything queued in one turn of the loop leaves in one write (a
+        system call per request was most of a call's cost)."""
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(request)
+
+    def _flush(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(outgoing))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -173,8 +186,7 @@ class RespClient:
     def _send(self, protocol: _Protocol, request: bytes) -> asyncio.Future[Reply]:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         protocol.waiting.append((future, time.monotonic() + self._timeout))
-        assert protocol.transport is not None
-        protocol.transport.write(request)
+        protocol.send(request)
         if self._watchdog is None:
             self._arm(self._timeout)
         return future

@@ -6,8 +6,10 @@ embedded broker, ignores shared subscriptions). Not the full wildcard `hxtp/+/de
 deliver every command and OTA order we publish back to us, doubling the broker's work and ours.
 Each message goes through the receive pipeline; a verified one is dispatched on its message_type
 through a dict to the device-link business rules. One bad message never stops
-the loop: the pipeline counts and drops what a peer got wrong, and anything else that goes wrong
-with one message is logged (with its topic, never its payload) and the next message is served.
+the loop: the pipeline counts and drops what a peer got wrong, a message that arrives while the
+database or Redis is down is counted and dropped (the outage is said once, by `Outages`, not once
+per message), and anything else that goes wrong with one message is logged (with its topic, never
+its payload) and the next message is served.
 
 Out: `publish` at QoS 1 through the connection's bounded in-flight window; a broker that is down or
 does not acknowledge in time answers GATEWAY_ERROR (503) to the caller, the one translation of
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter
 
 from server.devicelink import profiles
 from server.devicelink.broker_events import (
@@ -31,9 +35,16 @@ from server.devicelink.inbound import InboundPipeline
 from server.devicelink.outbound import OutboundLink
 from server.domain.link.channels import DEVICE_CHANNELS
 from server.domain.link.messages import DeviceMessage, DeviceMessages
+from server.domain.outages import Outages
 from server.errors import Code, HxtpError
 
 log = logging.getLogger(__name__)
+
+DROPPED_IN_OUTAGE = Counter(
+    "hxtp_device_messages_dropped_outage",
+    "Device messages dropped because a dependency (database, redis) was down",
+    ["dependency"],
+)
 
 
 def subscription_filters(shared_group: str, embedded_broker: bool) -> tuple[str, ...]:
@@ -52,8 +63,10 @@ class DeviceBridge:
         shared_group: str = "",
         embedded_broker: bool = True,
         connections: Connections | None = None,
+        outages: Outages | None = None,
     ) -> None:
         self._mqtt = mqtt
+        self._outages = outages
         # EMQX reports client connections on $SYS topics (every replica hears each: presence is per
         # process); the embedded broker reports them to its plugin instead.
         self._connections = None if embedded_broker else connections
@@ -101,8 +114,13 @@ class DeviceBridge:
             after = self._after.get(message.message_type)
             if after is not None:
                 await after(message)
-        except Exception:
-            log.exception("device message on %r could not be processed", topic)
+        except Exception as error:
+            dependency = self._outages.dependency_of(error) if self._outages is not None else None
+            if dependency is None:
+                log.exception("device message on %r could not be processed", topic)
+                return
+            self._outages.went_down(dependency, error)  # type: ignore[union-attr]
+            DROPPED_IN_OUTAGE.labels(dependency).inc()
 
     async def _answer_hello(self, message: DeviceMessage) -> None:
         if self.outbound is None or not profiles.outbound_for(message.profile).hello_ack:

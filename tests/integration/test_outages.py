@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,10 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from ext import VARIANT_FIRMWARE_31
 from server.app import Application
+from tests.devicelink.conftest import accepted, counter, eventually
+from tests.devicelink.firmware import FirmwareDevice, MqttPeer
 from tests.integration.harness import base_url, running
 from tests.tcp_proxy import TcpProxy
 
@@ -98,6 +102,7 @@ class Served:
     auth: dict[str, str]
     database: TcpProxy
     redis: TcpProxy
+    app: Application
 
 
 @pytest.fixture
@@ -109,7 +114,7 @@ async def served(
     database, redis, env = proxies
     async with running(tmp_path, **env) as app:
         async with httpx.AsyncClient(base_url=base_url(app) + "/api/v1", timeout=30) as http:
-            yield Served(http, await _owner(app), database, redis)
+            yield Served(http, await _owner(app), database, redis, app)
 
 
 async def test_redis_outage_is_503_then_recovers(served: Served, caplog: pytest.LogCaptureFixture) -> None:
@@ -151,3 +156,52 @@ async def test_postgres_outage_is_503_then_recovers(served: Served, caplog: pyte
     assert (await http.post("/homes", json={"home_name": "G"}, headers=auth)).status_code == 201
     await _until_logged(caplog, "dependency database is back")
     _assert_said_once(caplog, "database")
+
+
+@pytest.mark.parametrize("dependency", ["redis", "database"])
+async def test_device_messages_during_an_outage_are_counted_not_a_traceback_each(
+    served: Served, caplog: pytest.LogCaptureFixture, dependency: str
+) -> None:
+    """A cmd_ack needs both (its nonce is claimed on Redis, its command row is in the database)."""
+    http, auth = served.http, served.auth
+    home = (await http.post("/homes", json={"home_name": "H"}, headers=auth)).json()["id"]
+    body = {"device_type": "esp32", "home_id": home}
+    registration = (await http.post("/devices/register", json=body, headers=auth)).json()
+    device = FirmwareDevice(
+        registration["device_id"],
+        registration["tenant_id"],
+        registration["device_secret"],
+        VARIANT_FIRMWARE_31,
+    )
+    assert served.app.broker is not None
+    peer = MqttPeer(served.app.broker.url, f"hxtp-{device.device_id}")
+    await peer.connect()
+    acks = device.topic("cmd_ack")
+    try:
+        before = accepted("ack")
+        peer.publish(acks, device.ack(str(uuid.uuid4())))
+        await eventually(lambda: accepted("ack") > before)
+
+        proxy = served.redis if dependency == "redis" else served.database
+        await proxy.cut()
+        dropped = counter("hxtp_device_messages_dropped_outage_total", dependency=dependency)
+        for _ in range(20):
+            peer.publish(acks, device.ack(str(uuid.uuid4())))
+
+        def dropped_now() -> float:
+            return counter("hxtp_device_messages_dropped_outage_total", dependency=dependency)
+
+        await eventually(lambda: dropped_now() >= dropped + 20)
+        assert len(_lines(caplog, f"dependency {dependency} is down")) == 1
+
+        await proxy.start()
+        await _until_logged(caplog, f"dependency {dependency} is back")
+        before = accepted("ack")
+        peer.publish(acks, device.ack(str(uuid.uuid4())))
+        await eventually(lambda: accepted("ack") > before)
+        await asyncio.sleep(0.3)  # the ack's handling (its database write) has ended by now
+        assert dropped_now() == dropped + 20
+    finally:
+        await peer.close()
+    _assert_said_once(caplog, dependency)
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith(("server", "gateway"))]
