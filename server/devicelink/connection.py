@@ -28,6 +28,7 @@ import asyncio
 import inspect
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -113,8 +114,8 @@ class _SupervisedClient(Client):  # type: ignore[misc, unused-ignore]  # gmqtt i
     async def reconnect(self, delay: bool = False) -> None:
         self._report_lost()
 
-    def gate_reads(self, wait_readable: Callable[[], Awaitable[None]]) -> None:
-        """Make gmqtt's socket reader wait for ``wait_readable()`` before each read.
+    def gate_reads(self, inbox: Inbox) -> None:
+        """Make gmqtt's socket reader wait, before each read, until the inbox is readable.
 
         gmqtt's read loop calls ``read`` on its protocol (an asyncio StreamReaderProtocol) for every
         chunk, so an instance attribute wraps it. While the loop waits, the protocol's StreamReader
@@ -123,11 +124,21 @@ class _SupervisedClient(Client):  # type: ignore[misc, unused-ignore]  # gmqtt i
         would be undone by that StreamReader whenever it had paused first (a burst), since it resumes
         the transport when its buffer drains.
         """
-        protocol = self._connection._protocol
+        connection = self._connection
+        protocol = connection._protocol
         read = protocol.read
+        # gmqtt closes a connection it has heard nothing from for two keepalives. While paused the
+        # silence is ours, not the broker's: the wait tells gmqtt so every half keepalive. A broker
+        # that died meanwhile is noticed within two keepalives of reading again.
+        interval = max(1.0, connection.keepalive / 2)
 
         async def gated_read(n: int = -1) -> bytes:
-            await wait_readable()
+            while not inbox.readable:
+                try:
+                    async with asyncio.timeout(interval):
+                        await inbox.wait_readable()
+                except TimeoutError:
+                    connection._last_data_in = time.monotonic()
             return cast(bytes, await read(n))
 
         protocol.read = gated_read
@@ -387,7 +398,7 @@ class MqttConnection:
         handshake.result()  # re-raises a refused CONNACK or a socket error
         session.established = True
         # Only now: a handshake must never wait for a full inbox to drain (the CONNACK is read first).
-        session.client.gate_reads(self._inbox.wait_readable)
+        session.client.gate_reads(self._inbox)
 
     async def _serve(self, session: _Session) -> None:
         """Hold one established connection until it is lost."""
