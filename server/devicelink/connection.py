@@ -9,9 +9,10 @@ connection that once succeeded (a failed first ``connect()`` just raises). Here 
 fresh gmqtt client with a clean session; subscriptions made through ``subscribe`` are remembered and
 sent again on every new connection.
 
-Inbound messages go through one queue to one dispatcher task, so callbacks see them in arrival order,
-a slow callback never stalls gmqtt's socket reader, and an exception raised by a callback is logged
-with its traceback and never stops delivery of the next message.
+Inbound messages go through one inbox (``inbox.Inbox``) to one dispatcher task, so callbacks see
+them in arrival order and an exception raised by a callback is logged with its traceback and never
+stops delivery of the next message. When the dispatcher falls behind, the inbox pauses gmqtt's socket
+reader instead of dropping messages, and the broker holds the rest (see ``inbox``).
 
 QoS 1 publishing is bounded (``max_in_flight``): gmqtt has no flow control, so ``publish`` waits while
 that many messages are unacknowledged; a PUBACK (seen through a wrapper on gmqtt's packet handler)
@@ -27,14 +28,16 @@ import asyncio
 import inspect
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv311
-from prometheus_client import Counter
+
+from server.devicelink.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +50,6 @@ _CONNECT_TIMEOUT_S = 10.0  # TCP connect + CONNACK; a black-holed host must not 
 _ACK_TIMEOUT_S = 10.0
 _CLOSE_TIMEOUT_S = 5.0
 _DEFAULT_KEEPALIVE_S = 30  # a dead broker is noticed after ~2 keepalives without traffic
-_INBOX_SIZE = 10_000
-INBOX_DROPPED = Counter(
-    "hxtp_mqtt_inbox_dropped", "Inbound MQTT messages dropped because the server fell behind"
-)
 _SUBACK_FAILURE = 0x80
 
 
@@ -114,6 +113,35 @@ class _SupervisedClient(Client):  # type: ignore[misc, unused-ignore]  # gmqtt i
 
     async def reconnect(self, delay: bool = False) -> None:
         self._report_lost()
+
+    def gate_reads(self, inbox: Inbox) -> None:
+        """Make gmqtt's socket reader wait, before each read, until the inbox is readable.
+
+        gmqtt's read loop calls ``read`` on its protocol (an asyncio StreamReaderProtocol) for every
+        chunk, so an instance attribute wraps it. While the loop waits, the protocol's StreamReader
+        fills up and pauses the transport itself, and resumes it once the loop reads again: asyncio's
+        own flow control does the pausing. Calling ``transport.pause_reading()`` from here instead
+        would be undone by that StreamReader whenever it had paused first (a burst), since it resumes
+        the transport when its buffer drains.
+        """
+        connection = self._connection
+        protocol = connection._protocol
+        read = protocol.read
+        # gmqtt closes a connection it has heard nothing from for two keepalives. While paused the
+        # silence is ours, not the broker's: the wait tells gmqtt so every half keepalive. A broker
+        # that died meanwhile is noticed within two keepalives of reading again.
+        interval = max(1.0, connection.keepalive / 2)
+
+        async def gated_read(n: int = -1) -> bytes:
+            while not inbox.readable:
+                try:
+                    async with asyncio.timeout(interval):
+                        await inbox.wait_readable()
+                except TimeoutError:
+                    connection._last_data_in = time.monotonic()
+            return cast(bytes, await read(n))
+
+        protocol.read = gated_read
 
 
 class _Session:
@@ -186,6 +214,7 @@ class MqttConnection:
         keepalive: int = _DEFAULT_KEEPALIVE_S,
         max_backoff: float = _DEFAULT_MAX_BACKOFF_S,
         max_in_flight: int = 0,
+        inbox: Inbox | None = None,
     ) -> None:
         # A callable is read at start(): an embedded broker on port 0 has its address only once it runs.
         self._url = url
@@ -198,10 +227,9 @@ class MqttConnection:
         self._subscriptions: dict[str, int] = {}  # topic filter -> QoS, replayed on every connection
         self._session: _Session | None = None  # set only while connected
         self._connected = asyncio.Event()
-        self._inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=_INBOX_SIZE)
+        self._inbox = Inbox() if inbox is None else inbox
         self._supervisor: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
-        self._dropping = 0  # messages dropped in the current overload; logged once when it starts and ends
         # QoS 1 messages sent and not yet PUBACKed; publish waits while max_in_flight are out (0 = no
         # bound). A lost connection forgets them: every connection starts a clean session.
         self._max_in_flight = max_in_flight
@@ -296,8 +324,7 @@ class MqttConnection:
                     await task
                 except asyncio.CancelledError:
                     pass
-        while not self._inbox.empty():
-            self._inbox.get_nowait()
+        self._inbox.clear()
 
     # -- connection supervision -------------------------------------------------------------
 
@@ -370,6 +397,8 @@ class MqttConnection:
             raise ConnectionError("connection closed during the MQTT handshake")
         handshake.result()  # re-raises a refused CONNACK or a socket error
         session.established = True
+        # Only now: a handshake must never wait for a full inbox to drain (the CONNACK is read first).
+        session.client.gate_reads(self._inbox)
 
     async def _serve(self, session: _Session) -> None:
         """Hold one established connection until it is lost."""
@@ -398,29 +427,21 @@ class MqttConnection:
     def _receive(self, _client: Any, topic: str | bytes, payload: bytes, _qos: int, _properties: Any) -> None:
         if isinstance(topic, bytes):  # gmqtt passes the raw bytes when the topic is not valid UTF-8
             topic = topic.decode("utf-8", errors="replace")
-        try:
-            self._inbox.put_nowait((topic, payload))
-        except asyncio.QueueFull:
-            # One line when an overload begins and one when it ends, not one per message: a flood
-            # would otherwise cost more in logging than the messages themselves.
-            INBOX_DROPPED.inc()
-            if self._dropping == 0:
-                log.error(
-                    "MQTT inbox full (%d messages): dropping inbound messages until it drains", _INBOX_SIZE
-                )
-            self._dropping += 1
-            return
-        if self._dropping and self._inbox.qsize() < _INBOX_SIZE // 2:
-            log.warning("MQTT inbox drained; %d inbound message(s) were dropped", self._dropping)
-            self._dropping = 0
+        self._inbox.put(topic, payload)
 
     async def _dispatch(self) -> None:
+        inbox = self._inbox
         while True:
-            topic, payload = await self._inbox.get()
-            for callback in tuple(self._callbacks):
-                try:
-                    result = callback(topic, payload)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    log.exception("MQTT message callback %r failed on topic %r", callback, topic)
+            await inbox.wait_arrived()
+            # Everything queued is served before waiting again: one wake-up per burst, not per
+            # message. Popping one message at a time keeps the inbox's count (and so its flow
+            # control) exact, and arrival order is kept, so each device's messages stay in order.
+            while (message := inbox.pop()) is not None:
+                topic, payload = message
+                for callback in tuple(self._callbacks):
+                    try:
+                        result = callback(topic, payload)
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception:
+                        log.exception("MQTT message callback %r failed on topic %r", callback, topic)
