@@ -19,11 +19,9 @@ and Mosquitto (BENCH_MQTT_URL, default mqtt://127.0.0.1:1883).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -31,49 +29,19 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_http import ROOT, free_port, measure_empty_handler, server_env, start_server, wrk
+from bench.parts import parts
 
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 DEVICES = int(os.environ.get("BENCH_DEVICES", "50"))
 PARTS = "production" if "--production" in sys.argv[1:] else os.environ.get("BENCH_PARTS", "embedded")
-POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-MQTT_URL = os.environ.get("BENCH_MQTT_URL", "mqtt://127.0.0.1:1883")
 # A file to write the server's py-spy profile to (collapsed stacks), e.g. /tmp/command.txt.
 PROFILE = os.environ.get("BENCH_PROFILE", "")
-
-
-async def _postgres_admin(statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@contextlib.contextmanager
-def _parts() -> Iterator[dict[str, str]]:
-    """The settings of the part set under test (a scratch PostgreSQL database for production)."""
-    if PARTS == "embedded":
-        yield {}
-        return
-    if PARTS != "production":
-        raise SystemExit(f"BENCH_PARTS is embedded or production, not {PARTS!r}")
-    name = f"hxtp_bench_{secrets.token_hex(6)}"
-    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        yield {"HXTP_DATABASE_URL": f"{base}/{name}", "HXTP_REDIS_URL": REDIS_URL, "HXTP_MQTT_URL": MQTT_URL}
-    finally:
-        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _unlimited_tier(env: dict[str, str]) -> None:
@@ -190,9 +158,11 @@ def _round_robin_script(paths: list[str], body: str, token: str) -> str:
 def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     empty = measure_empty_handler(env)
-    with tempfile.TemporaryDirectory() as data_dir, _parts() as parts:
+    with tempfile.TemporaryDirectory() as data_dir, parts(PARTS) as settings:
         port = free_port()
-        environment = server_env(env, data_dir, port, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000", **parts)
+        environment = server_env(
+            env, data_dir, port, HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000", **settings
+        )
         token = _owner_token(environment)
         _unlimited_tier(environment)
         server = [sys.executable, "-m", "server", "serve"]

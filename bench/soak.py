@@ -11,7 +11,8 @@ Every answer that is not the expected status, every lost WebSocket, every comman
 end is an error. The server's resident memory is sampled throughout. The figures are printed and
 appended to bench/RESULTS.md; the exit status is 1 on any error or on memory growth beyond
 MEMORY_GROWTH_LIMIT after warm-up. Loopback only; every count is bounded; it stops by itself.
-Run: `make soak` (SOAK_SECONDS=60 make soak for a short run).
+Run: `make soak` (SOAK_SECONDS=60 make soak for a short run; SOAK_PARTS=production make soak on this
+machine's PostgreSQL, Redis and Mosquitto).
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ import httpx
 from websockets.asyncio.client import connect
 
 from bench.bench_http import ROOT, free_port, server_env, wait_for
+from bench.parts import parts
 from tests.devicelink.firmware import FirmwareDevice, MqttPeer
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
+# embedded (the defaults) or production: PostgreSQL, Redis and Mosquitto on this machine (bench/parts.py).
+PARTS = os.environ.get("SOAK_PARTS", "embedded")
 DEVICES = 10
 WS_CLIENTS = 20
 COMMANDS_PER_S = 10
@@ -235,7 +239,7 @@ def _report(figures: Figures) -> tuple[str, bool]:
     median = statistics.median(samples or [0])
     cells = [
         datetime.date.today().isoformat(),
-        f"{SECONDS:.0f} s",
+        f"{SECONDS:.0f} s" + ("" if PARTS == "embedded" else f", {PARTS} parts"),
         f"{requests:,} ({figures.requests.get('command', 0):,} commands, "
         f"{figures.requests.get('read', 0):,} reads)",
         f"{figures.device_messages:,}",
@@ -266,7 +270,7 @@ def _append(row: str) -> None:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory() as data_dir:
+    with tempfile.TemporaryDirectory() as data_dir, parts(PARTS) as settings:
         port, broker_port = free_port(), free_port()
         env = server_env(
             dict(os.environ),
@@ -274,7 +278,9 @@ def main() -> int:
             port,
             HXTP_EMBEDDED_MQTT_PORT=str(broker_port),
             HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000",
+            **settings,
         )
+        broker = settings.get("HXTP_MQTT_URL", f"mqtt://127.0.0.1:{broker_port}")
         token = _owner_token(env)
         # Every request counts against the tenant's quota: the soak tenant is on the unlimited tier.
         subprocess.run(
@@ -290,9 +296,10 @@ def main() -> int:
         )
         try:
             wait_for(port)
-            wait_for(broker_port)
+            if PARTS == "embedded":
+                wait_for(broker_port)
             figures = Figures()
-            asyncio.run(_drive(server.pid, port, f"mqtt://127.0.0.1:{broker_port}", token, figures))
+            asyncio.run(_drive(server.pid, port, broker, token, figures))
         finally:
             server.terminate()
             try:
