@@ -33,6 +33,7 @@ from server.devicelink.bridge import DeviceBridge
 from server.devicelink.broker import EmbeddedBroker
 from server.devicelink.connection import MqttConnection
 from server.devicelink.inbound import InboundPipeline, Limits
+from server.devicelink.ordering import DeviceOrder
 from server.devicelink.ota import LinkOtaSender
 from server.devicelink.outbound import OutboundLink
 from server.devicelink.profiles import LinkSigner
@@ -343,6 +344,8 @@ class Application:
             self.link_signer,
             client_id=str(uuid.uuid4()),
             receive_buffer=settings.device_receive_buffer,
+            # Replicas share Redis: a device's turn to be sent to is then taken there.
+            order=DeviceOrder(self.cache if settings.redis_url else None),
         )
         self.bridge.outbound = self.outbound
 

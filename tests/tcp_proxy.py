@@ -7,8 +7,9 @@ import contextlib
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, delay: float = 0.0) -> None:
         self._target = (target_host, target_port)
+        self._delay = delay  # added to every chunk on its way to the target, in order: a slow link
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
@@ -25,11 +26,18 @@ class TcpProxy:
             writer.close()
             return
         self._writers.update({writer, upstream_writer})
-        await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
+        # A connection still open when the test's loop ends is cancelled here: ending quietly keeps
+        # asyncio's stream callback from reporting the cancellation as an error.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer, self._delay), self._pipe(upstream_reader, writer, 0.0)
+            )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await reader.read(65536):
+                if delay:
+                    await asyncio.sleep(delay)
                 writer.write(data)
                 await writer.drain()
         writer.close()

@@ -52,6 +52,14 @@ class Cache(Protocol):
         """Remove ``key``; True when it held a (live) value."""
         ...
 
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        """Atomically remove ``key`` only while it holds ``value``; True when this call removed it.
+
+        The release of a claim made with ``set_if_absent``: a holder whose claim expired and was
+        taken by another never removes the other's.
+        """
+        ...
+
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         """Atomically add ``amount`` and return the new value; a missing key counts from 0.
 

@@ -155,6 +155,13 @@ class MemoryCache:
         self._entries.pop(key, None)
         return existed
 
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        entry = self._live(key)
+        if entry is None or entry.value != value:
+            return False
+        del self._entries[key]
+        return True
+
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         expires_at = _deadline(ttl)
         entry = self._live(key)

@@ -48,6 +48,14 @@ end
 return 1
 """
 
+# Compare-and-delete: the release of a claim, only by its holder.
+_DELETE_IF_EQUAL_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 # A sliding window of seen numbers (see Cache.mark_in_window): field "top" holds the highest marked,
 # field "s<n mod window>" the last number marked in that slot. A slot holding n means n was seen; a
 # number at or below top - window is too old. Exact for numbers below 2^53 (Lua's doubles).
@@ -99,6 +107,7 @@ class RedisCache:
         self._incr = self._client.script(_INCR_SCRIPT)
         self._set_if_greater = self._client.script(_SET_IF_GREATER_SCRIPT)
         self._mark_in_window = self._client.script(_MARK_IN_WINDOW_SCRIPT)
+        self._delete_if_equal = self._client.script(_DELETE_IF_EQUAL_SCRIPT)
         self._closed = False
 
     @property
@@ -144,6 +153,10 @@ class RedisCache:
 
     async def delete(self, key: str) -> bool:
         removed = await self._client.call(b"DEL", self._key(key))
+        return bool(removed)
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        removed = await self._client.evalsha(self._delete_if_equal, [self._key(key)], [value])
         return bool(removed)
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:

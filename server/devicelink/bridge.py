@@ -94,9 +94,9 @@ class DeviceBridge:
     def connected(self) -> bool:
         return self._mqtt.connected
 
-    async def publish(self, topic: str, payload: bytes) -> None:
+    async def publish(self, topic: str, payload: bytes, acknowledged: bool = False) -> None:
         try:
-            await self._mqtt.publish(topic, payload, qos=1)
+            await self._mqtt.publish(topic, payload, qos=1, acknowledged=acknowledged)
         except MqttNotConnectedError:
             raise HxtpError(Code.GATEWAY_ERROR, "The MQTT broker is not reachable") from None
         except TimeoutError:

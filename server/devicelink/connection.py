@@ -29,6 +29,7 @@ import inspect
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -235,6 +236,10 @@ class MqttConnection:
         self._max_in_flight = max_in_flight
         self._in_flight = 0
         self._window_open = asyncio.Event()
+        # One entry per QoS 1 message on this connection, oldest first: the broker acknowledges them
+        # in the order it received them (MQTT 3.1.1 §4.6), so each PUBACK settles the oldest entry.
+        # A future where the publisher waits for the PUBACK, None where it does not.
+        self._acks: deque[asyncio.Future[None] | None] = deque()
 
     # -- public API -------------------------------------------------------------------------
 
@@ -265,11 +270,14 @@ class MqttConnection:
         """Return once there is a live connection (bound it with ``asyncio.timeout``)."""
         await self._connected.wait()
 
-    async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+    async def publish(self, topic: str, payload: bytes, qos: int = 1, acknowledged: bool = False) -> None:
         """Send one message; raises MqttNotConnectedError while the broker is unreachable.
 
-        The message is written to the socket, not awaited until acknowledged: a QoS 1/2 message in
-        flight when the connection drops is not resent (every connection starts a clean session).
+        The message is written to the socket, and awaited until the broker acknowledges it only when
+        `acknowledged` (QoS 1): then the broker holds it before anything published after this call
+        returns, from any connection. A QoS 1 message in flight when the connection drops is not
+        resent (every connection starts a clean session); a waiting publisher gets
+        MqttNotConnectedError, and TimeoutError when no PUBACK comes in time.
         """
         _check_qos(qos)
         bounded = qos == 1 and self._max_in_flight > 0
@@ -285,6 +293,14 @@ class MqttConnection:
         session.client.publish(topic, payload, qos=qos)
         if bounded:
             self._in_flight += 1
+        if qos == 1:
+            if not acknowledged:
+                self._acks.append(None)
+                return
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._acks.append(waiter)
+            async with asyncio.timeout(_ACK_TIMEOUT_S):
+                await waiter
 
     @property
     def in_flight(self) -> int:
@@ -294,6 +310,10 @@ class MqttConnection:
     def _puback(self) -> None:
         self._in_flight = max(0, self._in_flight - 1)
         self._window_open.set()
+        if self._acks:
+            waiter = self._acks.popleft()
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe now (waiting for the SUBACK) if connected, and again on every reconnect.
@@ -420,6 +440,10 @@ class MqttConnection:
             self._session = None
             self._connected.clear()
             self._in_flight = 0
+            acks, self._acks = self._acks, deque()
+            for waiter in acks:
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(MqttNotConnectedError(f"connection to {self._broker} lost"))
             self._window_open.set()
 
     # -- inbound messages -------------------------------------------------------------------

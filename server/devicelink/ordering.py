@@ -1,22 +1,44 @@
-"""One lock per device, held around number + sign + publish: what makes sequence numbers reach the
-wire in increasing order, however many commands to one device run at once.
+"""One turn per device, held around number + sign + publish: what makes sequence numbers reach the
+wire in increasing order, however many commands to one device run at once, here or on other replicas.
 
-Publishing writes to the connection's socket without waiting, so messages leave in the order their
-publishes ran; holding the device's lock from taking the number to that write makes that the order
-of the numbers. Other devices never wait. A device's entry exists only while someone holds or waits
-for it.
+Within a process a lock does it: publishing writes to the connection's socket without waiting, so
+messages leave in the order their publishes ran, and holding the device's lock from taking the
+number to that write makes that the order of the numbers. Other devices never wait. A device's
+entry exists only while someone holds or waits for it.
+
+Across replicas (a shared cache), the turn is also a claim in the cache (`set_if_absent`, released
+with `delete_if_equal`), and the publish inside it waits for the broker's PUBACK: the broker then
+holds this message before another replica can take the next number, so it reaches the device first.
+The claim expires by itself (TURN_TTL_S) if its holder dies; waiting for it is bounded (TURN_WAIT_S,
+then 503). What a single broker guarantees, this gives; an MQTT cluster that forwards between nodes
+keeps order per publishing node only (docs/DEPLOY.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from server.cache.base import Cache
+from server.errors import Code, HxtpError
+
+TURN_TTL_S = 5.0  # longer than one number + sign + publish + PUBACK (bounded by the link's timeout)
+TURN_WAIT_S = 5.0
+_POLL_S = 0.002  # between tries while another replica holds the turn (jittered)
+
 
 class DeviceOrder:
-    def __init__(self) -> None:
+    def __init__(self, shared: Cache | None = None) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # device -> (lock, holders + waiters)
+        self._shared = shared
+
+    @property
+    def across_replicas(self) -> bool:
+        """True when turns are shared with other replicas: publishes must then wait for the PUBACK."""
+        return self._shared is not None
 
     @asynccontextmanager
     async def hold(self, device_id: str) -> AsyncIterator[None]:
@@ -24,10 +46,30 @@ class DeviceOrder:
         self._locks[device_id] = (lock, users + 1)
         try:
             async with lock:
-                yield
+                if self._shared is None:
+                    yield
+                else:
+                    async with self._turn(self._shared, device_id):
+                        yield
         finally:
             lock, users = self._locks[device_id]
             if users == 1:
                 del self._locks[device_id]
             else:
                 self._locks[device_id] = (lock, users - 1)
+
+    @asynccontextmanager
+    async def _turn(self, cache: Cache, device_id: str) -> AsyncIterator[None]:
+        key, token = f"hxtp:wire_turn:{device_id}", secrets.token_bytes(12)
+        try:
+            async with asyncio.timeout(TURN_WAIT_S):
+                # The holder is another process: there is no event to wait on, only the claim to retry.
+                while not await cache.set_if_absent(key, token, TURN_TTL_S):  # noqa: ASYNC110
+                    await asyncio.sleep(_POLL_S * (0.5 + random.random()))
+        except TimeoutError:
+            busy = "Another server is sending to this device; retry"
+            raise HxtpError(Code.SERVICE_UNAVAILABLE, busy, retry_after_seconds=1) from None
+        try:
+            yield
+        finally:
+            await cache.delete_if_equal(key, token)

@@ -12,8 +12,8 @@ The variant is the one the device's verified messages were seen to use (hxtp-py 
 inbound check turns any object into {} (§4.3); the SDK's own hash for SDK peers. The params
 text placed in the envelope is exactly the text the v1.0.6 template signs.
 
-Number, signature and publish happen under the device's lock (server.devicelink.ordering), so
-concurrent messages to one device reach the wire in the order of their numbers.
+Number, signature and publish happen in the device's turn (server.devicelink.ordering), so
+concurrent messages to one device reach the wire in the order of their numbers, across replicas too.
 
 A message that would not fit the device's MQTT receive buffer (topic + payload + MQTT header) is
 refused with PARAMS_INVALID before anything is sent: the firmware drops an oversized packet
@@ -51,8 +51,9 @@ class Publisher(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    async def publish(self, topic: str, payload: bytes) -> None:
-        """QoS 1; raises HxtpError(GATEWAY_ERROR) when the broker cannot take it."""
+    async def publish(self, topic: str, payload: bytes, acknowledged: bool = False) -> None:
+        """QoS 1, returning once the broker acknowledged it when `acknowledged`; raises
+        HxtpError(GATEWAY_ERROR) when the broker cannot take it."""
         ...
 
 
@@ -93,6 +94,7 @@ class OutboundLink:
         clock_ms: Callable[[], int] = epoch_ms,
         message_ids: Callable[[], str] = new_message_id,
         nonces: Callable[[], str] = new_nonce,
+        order: DeviceOrder | None = None,
     ) -> None:
         self._directory = directory
         self._message_ids = message_ids  # seams for replaying the spec's pinned-randomness vectors
@@ -103,7 +105,7 @@ class OutboundLink:
         self.client_id = client_id  # one UUID per server instance (§11 step 1)
         self._receive_buffer = receive_buffer
         self._clock_ms = clock_ms
-        self._order = DeviceOrder()
+        self._order = order if order is not None else DeviceOrder()
 
     def ready(self) -> bool:
         return self._publisher.connected
@@ -177,7 +179,7 @@ class OutboundLink:
                     f"The message would be {overhead + len(payload)} bytes; "
                     f"the device receives at most {self._receive_buffer}",
                 )
-            await self._publisher.publish(topic, payload)
+            await self._publisher.publish(topic, payload, acknowledged=self._order.across_replicas)
         return Sent(build.message_id, sequence, topic, payload)
 
 

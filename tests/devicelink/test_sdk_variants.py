@@ -129,7 +129,7 @@ class _Pinned:
     async def variant(self, device_id: str) -> str | None:
         return self._variant
 
-    async def publish(self, topic: str, payload: bytes) -> None:
+    async def publish(self, topic: str, payload: bytes, acknowledged: bool = False) -> None:
         self.published.append((topic, payload))
 
 

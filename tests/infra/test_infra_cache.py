@@ -129,6 +129,15 @@ async def test_delete_reports_whether_something_was_removed(cache: Cache) -> Non
     assert await cache.delete("gone") is False  # expired counts as absent
 
 
+async def test_delete_if_equal_removes_only_its_own_claim(cache: Cache) -> None:
+    assert await cache.set_if_absent("claim", b"mine", ttl=10)
+    assert await cache.delete_if_equal("claim", b"theirs") is False
+    assert await cache.get("claim") == b"mine"
+    assert await cache.delete_if_equal("claim", b"mine") is True
+    assert await cache.get("claim") is None
+    assert await cache.delete_if_equal("claim", b"mine") is False  # gone: nothing to remove
+
+
 async def test_incr_counts_atomically_and_sets_ttl_only_on_creation(cache: Cache) -> None:
     assert await cache.incr("hits", ttl=0.3) == 1
     await asyncio.sleep(0.15)

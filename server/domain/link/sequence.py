@@ -17,10 +17,8 @@ while B sends 2000 from its newer block. So each number taken is also claimed ag
 wire high-water mark in the shared cache (`set_if_greater`, atomic on Redis): a number at or below
 what a peer already claimed means this replica's block is stale, and it reserves a fresh one (which
 starts above every number ever reserved) and claims again. Numbers therefore leave every replica in
-increasing order per device. The caller publishes under the device's lock (server.devicelink.outbound),
-so within a replica the wire order is the number order; between replicas, two publishes racing within
-the same few milliseconds reach the broker in the order their connections deliver them, which a claim
-cannot fix without holding a cross-replica lock across the publish.
+increasing order per device. The caller takes the number and publishes in the device's turn
+(server.devicelink.ordering), which is shared between replicas, so the wire order is the number order.
 """
 
 from __future__ import annotations
