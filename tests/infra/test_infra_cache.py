@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -234,15 +233,6 @@ async def test_a_slow_memory_subscriber_drops_its_oldest_messages() -> None:
 
 async def test_ping_is_true_when_up(cache: Cache) -> None:
     assert await cache.ping() is True
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A TCP port that accepts connections and never answers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        yield int(listener.getsockname()[1])
 
 
 @pytest.mark.parametrize("port_kind", ["closed-port", "silent-server"])

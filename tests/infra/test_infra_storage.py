@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -207,15 +206,6 @@ async def test_ping_is_true_on_a_live_database(live_database_url: str) -> None:
         await db.dispose()
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A TCP port that accepts connections and never answers: the worst case for a health check."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        yield int(listener.getsockname()[1])
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -224,10 +214,8 @@ def silent_server() -> Iterator[int]:
     ],
     ids=["closed-port", "silent-server"],
 )
-async def test_ping_is_false_within_the_timeout_when_the_database_is_down(
-    url: str, silent_server: int
-) -> None:
-    db = Database(url.format(silent=silent_server))
+async def test_ping_is_false_within_the_timeout_when_the_database_is_down(url: str, silent_port: int) -> None:
+    db = Database(url.format(silent=silent_port))
     try:
         started = time.monotonic()
         assert await db.ping(timeout=0.5) is False

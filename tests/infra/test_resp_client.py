@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -115,15 +113,6 @@ async def test_a_cut_connection_fails_its_calls_and_the_next_call_reconnects(
         client.close()
         await proxy.cut()
         await asyncio.sleep(0.2)  # the proxy's pipes see the cut and end before the loop does
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A TCP port that accepts connections and never answers."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        yield int(listener.getsockname()[1])
 
 
 async def test_a_silent_server_times_out_every_waiting_call(silent_port: int) -> None:
