@@ -21,8 +21,8 @@ import random
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
-from server.cache.base import Cache
 from server.errors import Code, HxtpError
 
 TURN_TTL_S = 5.0  # longer than one number + sign + publish + PUBACK (bounded by the link's timeout)
@@ -30,8 +30,16 @@ TURN_WAIT_S = 5.0
 _POLL_S = 0.002  # between tries while another replica holds the turn (jittered)
 
 
+class Claims(Protocol):
+    """What the turn needs of the shared cache (server.cache.base.Cache has both)."""
+
+    async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool: ...
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool: ...
+
+
 class DeviceOrder:
-    def __init__(self, shared: Cache | None = None) -> None:
+    def __init__(self, shared: Claims | None = None) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # device -> (lock, holders + waiters)
         self._shared = shared
 
@@ -59,7 +67,7 @@ class DeviceOrder:
                 self._locks[device_id] = (lock, users - 1)
 
     @asynccontextmanager
-    async def _turn(self, cache: Cache, device_id: str) -> AsyncIterator[None]:
+    async def _turn(self, cache: Claims, device_id: str) -> AsyncIterator[None]:
         key, token = f"hxtp:wire_turn:{device_id}", secrets.token_bytes(12)
         try:
             async with asyncio.timeout(TURN_WAIT_S):
