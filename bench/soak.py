@@ -239,7 +239,7 @@ def _report(figures: Figures) -> tuple[str, bool]:
     median = statistics.median(samples or [0])
     cells = [
         datetime.date.today().isoformat(),
-        f"{SECONDS:.0f} s" + ("" if PARTS == "embedded" else f", {PARTS} parts"),
+        f"{SECONDS:.0f} s" + ("" if PARTS == "embedded" else ", PostgreSQL + Redis + Mosquitto"),
         f"{requests:,} ({figures.requests.get('command', 0):,} commands, "
         f"{figures.requests.get('read', 0):,} reads)",
         f"{figures.device_messages:,}",
@@ -257,7 +257,8 @@ def _append(row: str) -> None:
     heading = "## Soak"
     if heading not in text:
         text += (
-            f"\n{heading}\n\nCommand: `make soak` (`bench/soak.py`; embedded defaults, quota lifted, "
+            f"\n{heading}\n\nCommand: `make soak` (`bench/soak.py`; embedded defaults unless the duration "
+            "says otherwise, quota lifted, "
             f"one server process on loopback; {DEVICES} firmware-like devices publishing state every "
             f"{DEVICE_INTERVAL_S:.0f} s and acking every command, {WS_CLIENTS} WebSocket clients, "
             f"{COMMANDS_PER_S} commands/s and {READS_PER_S} reads/s). Errors: any unexpected status, "
@@ -266,7 +267,15 @@ def _append(row: str) -> None:
             "| date | duration | requests | device messages | WS clients / events | errors | commands lost "
             "| RSS MB |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n"
         )
-    RESULTS.write_text(text.rstrip("\n") + "\n" + row + "\n")
+    # The row goes under the soak table's last row, wherever later sections put the file's end.
+    lines = text.rstrip("\n").split("\n")
+    at = lines.index(heading)
+    while at < len(lines) and not lines[at].startswith("| --- "):
+        at += 1
+    while at + 1 < len(lines) and lines[at + 1].startswith("| "):
+        at += 1
+    lines.insert(at + 1, row)
+    RESULTS.write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:
