@@ -17,6 +17,9 @@ from server.domain.identity.rate_limits import Tiers
 
 def _serve(settings: Settings) -> int:
     from server.app import Application
+    from server.runtime import tune_for_serving
+
+    tune_for_serving()
 
     async def main() -> None:
         app = Application(settings)
