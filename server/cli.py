@@ -17,7 +17,7 @@ from server.domain.identity.rate_limits import Tiers
 
 def _serve(settings: Settings) -> int:
     from server.app import Application
-    from server.runtime import tune_for_serving
+    from server.runtime import started_serving, tune_for_serving
 
     tune_for_serving()
 
@@ -32,6 +32,7 @@ def _serve(settings: Settings) -> int:
                 f"cannot start: {error}. The ports come from HXTP_HTTP_PORT, "
                 "HXTP_GRPC_PORT and HXTP_EMBEDDED_MQTT_PORT; is another HxTP Cloud already running?"
             ) from None
+        started_serving()
         host = settings.http_host
         print(f"HxTP Cloud is up: http://{host}:{app.ports.http}/api/v1/status", flush=True)
         print(
