@@ -290,7 +290,8 @@ class Application:
 
     def _init_device_link(self, settings: Settings) -> None:
         """The device link: its domain objects, the bridge over the MQTT connection, the outbound side."""
-        link_variants = LinkVariants(self.database)  # one instance: outbound sees what inbound learned
+        # One instance: the inbound side learns what the outbound side signs with.
+        self.link_variants = link_variants = LinkVariants(self.database, self.memos)
         self.command_outcomes = CommandAcks(self.command_log, self.events, self.cache)
         self.device_messages = DeviceMessages(
             self.database,

@@ -42,6 +42,7 @@ USER = "user"  # key: None (all users: identity writes are rare)
 DEVICE = "device"  # key: (tenant_id, device_id)
 DEVICE_KEYS = "device-keys"  # key: device_id (profile and secrets on the outbound side)
 MANIFEST = "manifest"  # key: (tenant_id, device_id)
+LINK_VARIANT = "link-variant"  # key: device_id (the signing variant its messages were seen to use)
 
 
 class TtlMemo(Generic[K, V]):

@@ -223,3 +223,13 @@ async def test_two_replicas_share_the_inbound_sequence_window(tmp_path: Path, re
             results = await asyncio.gather(deliver(first, 6), deliver(second, 6))
             assert sorted(results) == [False, True]
             assert await deliver(first, 7) and await deliver(second, 8)
+
+
+async def test_a_learned_variant_is_seen_by_every_replica_at_once(
+    tmp_path: Path, fresh_postgres_url: str, redis_url: str
+) -> None:
+    shared = {"HXTP_DATABASE_URL": fresh_postgres_url, "HXTP_REDIS_URL": redis_url, "HXTP_GRPC_PORT": "-1"}
+    async with running(tmp_path / "a", **shared) as a, running(tmp_path / "b", **shared) as b:
+        assert await a.outbound_sequence.variant("d1") is None  # remembered by A
+        await b.link_variants.learn("d1", ext.VARIANT_JS_30)
+        assert await a.outbound_sequence.variant("d1") == ext.VARIANT_JS_30

@@ -6,56 +6,41 @@ in the device's link state (`device_link_sequence.signing_variant`), so it survi
 replica reads the same value, and the outbound link signs, hashes and frames for that variant. Only a
 verified message can set it, so it is proof of what the peer runs.
 
-Writes are skipped while this process wrote the same value for the device less than
-`recheck_after` seconds ago: a chatty device does not turn into a write per message, and a device
-whose variant another replica changed in the meantime is corrected within that time.
-
-Reads (one per outbound message) are memoised for `read_ttl` seconds: what this process learns is
-seen at once (one instance serves the inbound and the outbound side), what another replica learns
-within `read_ttl`.
+Reads (one per outbound message) go through a memo that every replica drops when the variant
+changes (server.domain.memo, LINK_VARIANT): a write happens only when a verified message shows a
+variant other than the one known, which is rare (the device changed its SDK), and it is seen by every
+replica's next send at once.
 """
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from server.domain.memo import LINK_VARIANT, MemoHub, TtlMemo
 from server.storage.database import Database
 from server.storage.devicelink_tables import DeviceLinkSequence
 
 _ATTEMPTS = 3  # insert races: one writer inserts, the other then updates the row it finds
-_MEMO_MAX = 10_000
 
 
 class LinkVariants:
-    def __init__(self, database: Database, recheck_after: float = 30.0, read_ttl: float = 2.0) -> None:
+    def __init__(self, database: Database, memos: MemoHub | None = None) -> None:
         self._db = database
-        self._recheck_after = recheck_after
-        self._read_ttl = read_ttl
-        self._written: dict[str, tuple[str, float]] = {}  # device -> (variant, monotonic time written)
-        self._read: dict[str, tuple[str | None, float]] = {}  # device -> (variant, monotonic time read)
+        self._memos = memos if memos is not None else MemoHub()
+        self._memo: TtlMemo[str, str | None] = self._memos.memo(LINK_VARIANT)
 
     async def learned(self, device_id: str) -> str | None:
         """The variant of the device's last verified message, None before any."""
-        now = time.monotonic()
-        read = self._read.get(device_id)
-        if read is not None and now - read[1] < self._read_ttl:
-            return read[0]
+        return await self._memo.get(device_id, lambda: self._load(device_id))
+
+    async def _load(self, device_id: str) -> str | None:
         async with self._db.session() as session:
             state = await session.get(DeviceLinkSequence, device_id)
-        variant = None if state is None else state.signing_variant
-        if len(self._read) >= _MEMO_MAX:
-            self._read.clear()
-        self._read[device_id] = (variant, now)
-        return variant
+        return None if state is None else state.signing_variant
 
     async def learn(self, device_id: str, variant: str) -> None:
-        now = time.monotonic()
-        self._read[device_id] = (variant, now)
-        written = self._written.get(device_id)
-        if written is not None and written[0] == variant and now - written[1] < self._recheck_after:
+        if await self.learned(device_id) == variant:
             return
         table = DeviceLinkSequence.__table__  # type: ignore[attr-defined]
         for _ in range(_ATTEMPTS):
@@ -76,7 +61,5 @@ class LinkVariants:
                     await session.commit()
             break
         else:
-            return  # contended every time: not memoised, the next message writes it
-        if len(self._written) >= _MEMO_MAX:
-            self._written.clear()
-        self._written[device_id] = (variant, now)
+            return  # contended every time: the next message writes it
+        await self._memos.forget((LINK_VARIANT, device_id))
