@@ -209,6 +209,7 @@ class Application:
         self.devices = Devices(
             self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit, self.memos
         )
+        self.homes = Homes(self.database)
         self.groups = Groups(self.database)
         self.suspensions = TenantSuspensions(self.database)
         self.command_log = CommandLog(
@@ -228,7 +229,7 @@ class Application:
                 ),
                 "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity, kit.onboarding),
                 "hxtp.cloud.v1.AdminService": self._admin(settings),
-                "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
+                "hxtp.cloud.v1.HomeService": HomeServicer(self.homes),
                 "hxtp.cloud.v1.DeviceService": DeviceServicer(
                     self.devices,
                     self.bootstrap,
@@ -404,7 +405,7 @@ class Application:
     def _claims(self, settings: Settings) -> DeviceClaims:
         window = ClaimWindow(settings.claim_window_seconds, MAX_FUTURE_SECONDS)
         return DeviceClaims(
-            self.devices, Homes(self.database), self.cache, window, settings.device_mqtt_endpoint
+            self.devices, self.homes, self.cache, window, settings.device_mqtt_endpoint
         )
 
     def _transport(self) -> Transport:
@@ -424,7 +425,9 @@ class Application:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
+    async def start(self, listeners: bool = True) -> None:
+        """Starts storage, the cache's memos, the device link and, with ``listeners``, the gRPC and
+        HTTP servers. Without them the domain services are called in this process only (tests)."""
         redaction.install()  # before the first request can log a URL with a token in it
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await run_migrations_async(self.settings.database_url)
@@ -435,6 +438,8 @@ class Application:
             await self.broker.start()
         await self.bridge.start()  # not connected yet: records the subscription for every connection
         await self.mqtt.start()
+        if not listeners:
+            return
         if self.settings.grpc_port >= 0:
             await self._start_grpc()
         await self._start_http()
