@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import text
 
 from server.domain.identity.principal import Role
@@ -80,6 +81,7 @@ async def test_manifest_not_found(commands: Commands) -> None:
     assert status_and_code(refused) == (404, "MANIFEST_NOT_FOUND")
 
 
+@pytest.mark.integration  # its own server over HTTP
 async def test_per_device_rate_limit(tmp_path: object) -> None:
     from tests.commands.conftest import _fleet
 
@@ -193,6 +195,7 @@ async def test_secret_rotation_revocation_and_manifest_changes_are_audited(fleet
     assert (await fleet.app.audit.verify()).intact
 
 
+@pytest.mark.integration  # its own server over HTTP
 async def test_tenant_quota_is_taken_after_validation(tmp_path: object) -> None:
     from tests.commands.conftest import _fleet
 
