@@ -245,7 +245,7 @@ class Application:
                 "hxtp.cloud.v1.GroupService": GroupServicer(self.groups),
                 "hxtp.cloud.v1.ManifestService": ManifestServicer(self.manifests),
                 "hxtp.cloud.v1.CommandService": CommandServicer(self.commands, self.fanout, self.command_log),
-                "hxtp.cloud.v1.IntentService": IntentServicer(Intents(self.fanout)),
+                "hxtp.cloud.v1.IntentService": IntentServicer(self.intents),
                 "hxtp.cloud.v1.CognitionService": CognitionServicer(
                     Cognition(self.database, self.devices, self.fanout)
                 ),
@@ -387,6 +387,7 @@ class Application:
             ),
         )
         self.fanout = FanOut(self.commands, self.devices, self.groups, settings.fanout_max)
+        self.intents = Intents(self.fanout)
         self.plans = Plans(self.database, self.commands, self.command_log, self.manifests, self.suspensions)
 
     def _admin(self, settings: Settings) -> AdminServicer:

@@ -101,8 +101,8 @@ async def fleet(tmp_path: Path, parts: dict[str, str]) -> AsyncIterator[Fleet]:
         yield value
 
 
-async def in_process(tmp_path: Path, **env: str) -> AsyncIterator[Commands]:
-    async with running(tmp_path, listeners=False, **env) as app:
+async def in_process(tmp_path: Path, wait_for_mqtt: bool = True, **env: str) -> AsyncIterator[Commands]:
+    async with running(tmp_path, wait_for_mqtt, listeners=False, **env) as app:
         commands = Commands(app)
         try:
             yield commands

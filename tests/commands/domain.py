@@ -30,9 +30,16 @@ class Commands:
             self.home_id = (await self.app.homes.create(self.tenant_id, "Lab", None)).id
         return await self.app.devices.register(self.tenant_id, device_type, self.home_id, room_id)
 
-    async def device_on_mqtt(self, device_type: str) -> tuple[FirmwareDevice, MqttPeer]:
+    async def room(self, name: str) -> str:
+        if not self.home_id:
+            await self.register("esp32")
+        return (await self.app.homes.add_room(self.tenant_id, self.home_id, name)).id
+
+    async def device_on_mqtt(
+        self, device_type: str, room_id: str | None = None
+    ) -> tuple[FirmwareDevice, MqttPeer]:
         """A registered device whose firmware twin listens on its `cmd` topic."""
-        registration = await self.register(device_type)
+        registration = await self.register(device_type, room_id)
         device = FirmwareDevice(registration.device_id, registration.tenant_id, registration.device_secret)
         broker = self.app.broker.url if self.app.broker is not None else self.app.settings.mqtt_url
         peer = MqttPeer(broker, f"fw-{device.device_id}")
