@@ -405,9 +405,7 @@ class Application:
 
     def _claims(self, settings: Settings) -> DeviceClaims:
         window = ClaimWindow(settings.claim_window_seconds, MAX_FUTURE_SECONDS)
-        return DeviceClaims(
-            self.devices, self.homes, self.cache, window, settings.device_mqtt_endpoint
-        )
+        return DeviceClaims(self.devices, self.homes, self.cache, window, settings.device_mqtt_endpoint)
 
     def _transport(self) -> Transport:
         if self.settings.grpc_target:
