@@ -3,6 +3,7 @@ in this process (`commands`) or over HTTP on a running server (`fleet`)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -101,7 +102,9 @@ async def fleet(tmp_path: Path, parts: dict[str, str]) -> AsyncIterator[Fleet]:
         yield value
 
 
+@contextlib.asynccontextmanager
 async def in_process(tmp_path: Path, wait_for_mqtt: bool = True, **env: str) -> AsyncIterator[Commands]:
+    """The application on ``tmp_path`` without listeners, and a fresh tenant's caller of its commands."""
     async with running(tmp_path, wait_for_mqtt, listeners=False, **env) as app:
         commands = Commands(app)
         try:
@@ -113,5 +116,5 @@ async def in_process(tmp_path: Path, wait_for_mqtt: bool = True, **env: str) -> 
 @pytest.fixture
 async def commands(tmp_path: Path, parts: dict[str, str]) -> AsyncIterator[Commands]:
     """The command domain of an application without HTTP or gRPC listeners."""
-    async for value in in_process(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="100", **parts):
+    async with in_process(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="100", **parts) as value:
         yield value

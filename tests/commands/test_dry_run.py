@@ -96,7 +96,7 @@ async def test_concurrent_confirmations_dispatch_once(commands: Commands) -> Non
 
 
 async def test_tokens_expire(tmp_path: Path) -> None:
-    async for commands in in_process(tmp_path, HXTP_DRY_RUN_TTL_CRITICAL="1"):
+    async with in_process(tmp_path, HXTP_DRY_RUN_TTL_CRITICAL="1") as commands:
         lock = (await commands.register("lock")).device_id
         token = await commands.confirmation_token(lock, "lock")
         await asyncio.sleep(1.3)
@@ -107,7 +107,7 @@ async def test_tokens_expire(tmp_path: Path) -> None:
 async def test_only_dispatched_critical_commands_count_and_a_429_keeps_the_token(
     tmp_path: Path, parts: dict[str, str]
 ) -> None:
-    async for commands in in_process(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="1", **parts):
+    async with in_process(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="1", **parts) as commands:
         device, peer = await commands.device_on_mqtt("lock")
         for _ in range(3):  # explicit dry runs and unconfirmed attempts send nothing, so count nothing
             explicit = await commands.execute(device.device_id, "lock", dry_run=True)
@@ -128,9 +128,9 @@ async def test_only_dispatched_critical_commands_count_and_a_429_keeps_the_token
 
 
 async def test_a_restored_token_still_expires_on_time(tmp_path: Path) -> None:
-    async for commands in in_process(
+    async with in_process(
         tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="0", HXTP_DRY_RUN_TTL_CRITICAL="1"
-    ):
+    ) as commands:
         lock = (await commands.register("lock")).device_id
         token = await commands.confirmation_token(lock, "lock")
         limited = await commands.refused_confirmation(lock, token)

@@ -40,7 +40,7 @@ async def test_critical_fanout_is_a_per_device_dry_run_error(commands: Commands)
 
 
 async def test_fanout_larger_than_the_maximum_is_refused_whole(tmp_path: Path) -> None:
-    async for commands in in_process(tmp_path, HXTP_FANOUT_MAX="2"):
+    async with in_process(tmp_path, HXTP_FANOUT_MAX="2") as commands:
         with pytest.raises(HxtpError) as refused:
             await commands.app.fanout.to_devices(commands.tenant_id, "user-1", ["a", "b", "c"], "x", {})
         assert status_and_code(refused.value) == (400, "FANOUT_TOO_LARGE")
@@ -188,7 +188,7 @@ async def test_rules_are_per_tenant_and_validated(fleet: Fleet) -> None:
 
 
 async def test_broker_down_is_gateway_error_at_once_and_audited(tmp_path: Path) -> None:
-    async for commands in in_process(tmp_path, wait_for_mqtt=False, HXTP_MQTT_URL="mqtt://127.0.0.1:1"):
+    async with in_process(tmp_path, wait_for_mqtt=False, HXTP_MQTT_URL="mqtt://127.0.0.1:1") as commands:
         device = (await commands.register("light")).device_id
         refused = await commands.refused(device, "light_on")
         assert status_and_code(refused) == (503, "GATEWAY_ERROR")
@@ -203,7 +203,7 @@ def _connected(app: Application, expected: bool) -> bool:
 
 
 async def test_a_stopped_broker_fails_commands_fast_and_recovery_needs_no_restart(tmp_path: Path) -> None:
-    async for commands in in_process(tmp_path):
+    async with in_process(tmp_path) as commands:
         app = commands.app
         assert app.broker is not None
         device = (await commands.register("light")).device_id
