@@ -17,7 +17,9 @@ serve: build
 test: build firmware
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Unit, contract and property tests only: no server, broker or database.
+# Unit, contract and property tests, and domain rules run in this process on the embedded parts
+# (a SQLite file, the in-memory cache, the embedded broker): no HTTP or gRPC listener, child process,
+# fresh clone or real service (those are marked `integration`).
 quicktest: build
 	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
 

@@ -210,6 +210,7 @@ class Application:
         self.devices = Devices(
             self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit, self.memos
         )
+        self.homes = Homes(self.database)
         self.groups = Groups(self.database)
         self.suspensions = TenantSuspensions(self.database)
         self.command_log = CommandLog(
@@ -229,7 +230,7 @@ class Application:
                 ),
                 "hxtp.cloud.v1.TenantService": TenantServicer(kit.identity, kit.onboarding),
                 "hxtp.cloud.v1.AdminService": self._admin(settings),
-                "hxtp.cloud.v1.HomeService": HomeServicer(Homes(self.database)),
+                "hxtp.cloud.v1.HomeService": HomeServicer(self.homes),
                 "hxtp.cloud.v1.DeviceService": DeviceServicer(
                     self.devices,
                     self.bootstrap,
@@ -245,7 +246,7 @@ class Application:
                 "hxtp.cloud.v1.GroupService": GroupServicer(self.groups),
                 "hxtp.cloud.v1.ManifestService": ManifestServicer(self.manifests),
                 "hxtp.cloud.v1.CommandService": CommandServicer(self.commands, self.fanout, self.command_log),
-                "hxtp.cloud.v1.IntentService": IntentServicer(Intents(self.fanout)),
+                "hxtp.cloud.v1.IntentService": IntentServicer(self.intents),
                 "hxtp.cloud.v1.CognitionService": CognitionServicer(
                     Cognition(self.database, self.devices, self.fanout)
                 ),
@@ -390,6 +391,7 @@ class Application:
             ),
         )
         self.fanout = FanOut(self.commands, self.devices, self.groups, settings.fanout_max)
+        self.intents = Intents(self.fanout)
         self.plans = Plans(self.database, self.commands, self.command_log, self.manifests, self.suspensions)
 
     def _admin(self, settings: Settings) -> AdminServicer:
@@ -407,9 +409,7 @@ class Application:
 
     def _claims(self, settings: Settings) -> DeviceClaims:
         window = ClaimWindow(settings.claim_window_seconds, MAX_FUTURE_SECONDS)
-        return DeviceClaims(
-            self.devices, Homes(self.database), self.cache, window, settings.device_mqtt_endpoint
-        )
+        return DeviceClaims(self.devices, self.homes, self.cache, window, settings.device_mqtt_endpoint)
 
     def _transport(self) -> Transport:
         if self.settings.grpc_target:
@@ -428,7 +428,9 @@ class Application:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
+    async def start(self, listeners: bool = True) -> None:
+        """Starts storage, the cache's memos, the device link and, with ``listeners``, the gRPC and
+        HTTP servers. Without them the domain services are called in this process only (tests)."""
         redaction.install()  # before the first request can log a URL with a token in it
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await run_migrations_async(self.settings.database_url)
@@ -439,6 +441,8 @@ class Application:
             await self.broker.start()
         await self.bridge.start()  # not connected yet: records the subscription for every connection
         await self.mqtt.start()
+        if not listeners:
+            return
         if self.settings.grpc_port >= 0:
             await self._start_grpc()
         await self._start_http()

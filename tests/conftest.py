@@ -222,8 +222,10 @@ async def embedded_broker() -> AsyncIterator[EmbeddedBroker]:
 
 # -- integration marks -------------------------------------------------------------------------
 
-# A test that uses one of these starts the application, a broker or a database connection: it is an
-# integration test (`make quicktest` leaves those out).
+# A test that uses one of these starts the application's listeners, a broker or a real service: it is
+# an integration test (`make quicktest` leaves those out). Fixtures over the embedded parts alone (a
+# SQLite file, the in-memory cache) are not listed; their real-service variants carry the mark on
+# their parameter instead.
 INTEGRATION_FIXTURES = frozenset(
     {
         "postgres_server",
@@ -236,7 +238,6 @@ INTEGRATION_FIXTURES = frozenset(
         "fleet",
         "link",
         "embedded_link",
-        "database",
     }
 )
 

@@ -10,15 +10,15 @@ import pytest
 from server.domain.audit.log import AuditLog
 from server.storage.database import Database
 from server.storage.migrate import run_migrations
+from tests.schema_template import migrated_sqlite
 
 
 # Synchronous: the PostgreSQL fixture creates its database with asyncio.run, which cannot nest.
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'hxtp.db'}"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
+        return migrated_sqlite(tmp_path / "hxtp.db")
+    url: str = request.getfixturevalue("fresh_postgres_url")
     run_migrations(url)
     return url
 

@@ -11,10 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from server.domain.audit.log import AuditLog
 from server.storage.database import Database
+
+# Each test runs child processes (appenders, the CLI).
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PER_PROCESS = 60

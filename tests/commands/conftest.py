@@ -1,7 +1,9 @@
-"""A running server with a home and registered devices, plus firmware-like test devices on MQTT."""
+"""The application with a home and registered devices, plus firmware-like test devices on MQTT: called
+in this process (`commands`) or over HTTP on a running server (`fleet`)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ import pytest
 
 from server.app import Application
 from server.domain.identity.principal import Principal, Role
+from tests.commands.domain import Commands
 from tests.devicelink.firmware import FirmwareDevice, MqttPeer
 from tests.integration.harness import base_url, running
 
@@ -77,7 +80,8 @@ async def _fleet(tmp_path: Path, **env: str) -> AsyncIterator[Fleet]:
                 await peer.close()
 
 
-@pytest.fixture(params=["embedded", "production"])
+# The production parts are real services: those variants are integration tests.
+@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.integration)])
 def parts(request: pytest.FixtureRequest) -> dict[str, str]:
     """The embedded defaults, or this machine's PostgreSQL, Redis and Mosquitto.
 
@@ -95,4 +99,22 @@ def parts(request: pytest.FixtureRequest) -> dict[str, str]:
 @pytest.fixture
 async def fleet(tmp_path: Path, parts: dict[str, str]) -> AsyncIterator[Fleet]:
     async for value in _fleet(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="100", **parts):
+        yield value
+
+
+@contextlib.asynccontextmanager
+async def in_process(tmp_path: Path, wait_for_mqtt: bool = True, **env: str) -> AsyncIterator[Commands]:
+    """The application on ``tmp_path`` without listeners, and a fresh tenant's caller of its commands."""
+    async with running(tmp_path, wait_for_mqtt, listeners=False, **env) as app:
+        commands = Commands(app)
+        try:
+            yield commands
+        finally:
+            await commands.close()
+
+
+@pytest.fixture
+async def commands(tmp_path: Path, parts: dict[str, str]) -> AsyncIterator[Commands]:
+    """The command domain of an application without HTTP or gRPC listeners."""
+    async with in_process(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="100", **parts) as value:
         yield value

@@ -1,11 +1,16 @@
-"""Each command gate and rejection code, in the contract's order, through REST on the running server."""
+"""Each command gate and rejection code, in the contract's order: the gates' rules in this process, and
+through REST on the running server what the RPC chain adds (role, tenant quota) and the REST shapes."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+from sqlalchemy import text
+
 from server.domain.identity.principal import Role
 from tests.commands.conftest import Fleet
+from tests.commands.domain import Commands, status_and_code
 from tests.devicelink.conftest import eventually
 
 
@@ -15,32 +20,21 @@ async def test_unknown_device_is_404_first_for_the_cli_login_probe(fleet: Fleet)
         assert response.status_code == 404, response.text
 
 
-async def test_dispatch_reaches_the_device_signed(fleet: Fleet) -> None:
-    device, peer = await fleet.device_on_mqtt("light")
-    response = await fleet.post(
-        f"/api/v1/device/{device.device_id}/command", {"action": "light_on", "params": None}
-    )
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert (
-        body["success"] is True
-        and body["status"] == "dispatched"
-        and body["command_id"]
-        and body["message_id"]
-    )
+async def test_dispatch_reaches_the_device_signed(commands: Commands) -> None:
+    device, peer = await commands.device_on_mqtt("light")
+    sent = await commands.dispatch(device.device_id, "light_on")
+    assert sent.command_id and sent.message_id
     topic, payload = await peer.next_message()
     assert topic == device.topic("cmd")
     envelope = device.accept_command(payload)  # signature, hash rule, sequence: as the firmware checks
-    assert envelope["action"] == "light_on" and envelope["message_id"] == body["message_id"]
+    assert envelope["action"] == "light_on" and envelope["message_id"] == sent.message_id
+    record = await commands.app.command_log.get(commands.tenant_id, sent.command_id)
+    assert (record.status, record.message_id) == ("dispatched", sent.message_id)
 
 
-async def test_cli_string_params_are_coerced(fleet: Fleet) -> None:
-    device, peer = await fleet.device_on_mqtt("light")
-    response = await fleet.post(
-        f"/api/v1/devices/{device.device_id}/command",
-        {"action": "light_brightness", "params": {"brightness": "80"}, "dry_run": False},
-    )
-    assert response.status_code == 202, response.text
+async def test_cli_string_params_are_coerced(commands: Commands) -> None:
+    device, peer = await commands.device_on_mqtt("light")
+    await commands.dispatch(device.device_id, "light_brightness", {"brightness": "80"})
     _, payload = await peer.next_message()
     assert '"brightness":80' in payload.decode(errors="replace")
 
@@ -53,43 +47,41 @@ async def test_role_gate_after_the_lookup(fleet: Fleet) -> None:
     assert response.status_code == 403 and response.json()["code"] == "FORBIDDEN"
 
 
-async def test_rejections_in_order(fleet: Fleet) -> None:
-    light = (await fleet.register("light"))["device_id"]
-    url = f"/api/v1/device/{light}/command"
+async def test_rejections_in_order(commands: Commands) -> None:
+    light = (await commands.register("light")).device_id
 
-    restricted = await fleet.post(url, {"action": "hello"})
-    assert (restricted.status_code, restricted.json()["error"]) == (403, "RESTRICTED_ACTION")
+    restricted = await commands.refused(light, "hello")
+    assert status_and_code(restricted) == (403, "RESTRICTED_ACTION")
 
-    missing = await fleet.post(url, {"action": "dance"})
-    assert (missing.status_code, missing.json()["error"]) == (403, "ACTION_NOT_IN_MANIFEST")
+    missing = await commands.refused(light, "dance")
+    assert status_and_code(missing) == (403, "ACTION_NOT_IN_MANIFEST")
 
-    invalid = await fleet.post(url, {"action": "light_brightness", "params": {"brightness": 150}})
-    assert (invalid.status_code, invalid.json()["error"]) == (400, "PARAMS_INVALID")
-    assert invalid.json()["reason"] == "brightness: maximum 100" and invalid.json()["param"] == "brightness"
+    invalid = await commands.refused(light, "light_brightness", {"brightness": 150})
+    assert status_and_code(invalid) == (400, "PARAMS_INVALID")
+    assert invalid.reason == "brightness: maximum 100" and invalid.fields["param"] == "brightness"
 
-    no_action = await fleet.post(url, {"params": {}})
-    assert no_action.status_code == 400 and no_action.json()["field"] == "action"
-
-
-async def test_revoked_device(fleet: Fleet) -> None:
-    device = (await fleet.register("light"))["device_id"]
-    assert (await fleet.post(f"/api/v1/device/{device}/revoke")).status_code == 200
-    response = await fleet.post(f"/api/v1/device/{device}/command", {"action": "light_on"})
-    assert response.status_code == 403 and response.json()["error"] == "Device is revoked"
+    no_action = await commands.refused(light, "")
+    assert status_and_code(no_action) == (400, "BAD_REQUEST") and no_action.fields["field"] == "action"
 
 
-async def test_manifest_not_found(fleet: Fleet) -> None:
-    device = (await fleet.register("light"))["device_id"]
-    async with fleet.app.database.session() as session:  # a device whose manifest was never stored
-        from sqlalchemy import text
+async def test_revoked_device(commands: Commands) -> None:
+    device = (await commands.register("light")).device_id
+    await commands.app.devices.revoke(commands.tenant_id, device)
+    refused = await commands.refused(device, "light_on")
+    assert status_and_code(refused) == (403, "DEVICE_REVOKED") and refused.reason == "Device is revoked"
 
+
+async def test_manifest_not_found(commands: Commands) -> None:
+    device = (await commands.register("light")).device_id
+    async with commands.app.database.session() as session:  # a device whose manifest was never stored
         await session.exec(text("DELETE FROM device_manifest WHERE device_id = :d").bindparams(d=device))  # type: ignore[call-overload]
         await session.commit()
-    fleet.app.manifests._compiled.clear()  # the compiled cache is per process; a fresh process has none
-    response = await fleet.post(f"/api/v1/device/{device}/command", {"action": "light_on"})
-    assert (response.status_code, response.json()["error"]) == (404, "MANIFEST_NOT_FOUND")
+    commands.app.manifests._compiled.clear()  # the compiled cache is per process; a fresh process has none
+    refused = await commands.refused(device, "light_on")
+    assert status_and_code(refused) == (404, "MANIFEST_NOT_FOUND")
 
 
+@pytest.mark.integration  # its own server over HTTP
 async def test_per_device_rate_limit(tmp_path: object) -> None:
     from tests.commands.conftest import _fleet
 
@@ -148,42 +140,34 @@ async def test_history_newest_first_and_get_command(fleet: Fleet) -> None:
     ).status_code == 404
 
 
-async def test_ack_marks_the_command_acked_or_failed(fleet: Fleet) -> None:
-    device, peer = await fleet.device_on_mqtt("light")
-    sent = await fleet.post(f"/api/v1/device/{device.device_id}/command", {"action": "light_on"})
+async def test_ack_marks_the_command_acked_or_failed(commands: Commands) -> None:
+    device, peer = await commands.device_on_mqtt("light")
+    sent = await commands.dispatch(device.device_id, "light_on")
     _, payload = await peer.next_message()
     envelope = device.accept_command(payload)
     peer.publish(device.topic("cmd_ack"), device.ack(envelope["message_id"]))
 
-    async def status() -> str | None:
-        response = await fleet.http.get(
-            f"/api/v1/commands/{sent.json()['command_id']}", headers=fleet.headers()
-        )
-        return response.json()["status"] if response.json()["status"] != "dispatched" else None
+    async def status_of(command_id: str) -> str | None:
+        record = await commands.app.command_log.get(commands.tenant_id, command_id)
+        return record.status if record.status != "dispatched" else None
 
-    assert await eventually(status) == "acked"
+    assert await eventually(lambda: status_of(sent.command_id)) == "acked"
 
-    failed = await fleet.post(f"/api/v1/device/{device.device_id}/command", {"action": "light_off"})
+    failed = await commands.dispatch(device.device_id, "light_off")
     _, payload = await peer.next_message()
     peer.publish(
         device.topic("cmd_ack"), device.ack(device.accept_command(payload)["message_id"], error="JAMMED")
     )
-
-    async def failure() -> dict[str, object] | None:
-        response = await fleet.http.get(
-            f"/api/v1/commands/{failed.json()['command_id']}", headers=fleet.headers()
-        )
-        return response.json() if response.json()["status"] == "failed" else None
-
-    record = await eventually(failure)
-    assert record is not None and record["error"] == "JAMMED"
+    assert await eventually(lambda: status_of(failed.command_id)) == "failed"
+    record = await commands.app.command_log.get(commands.tenant_id, failed.command_id)
+    assert record.error == "JAMMED"
 
 
-async def test_audit_records_dispatch_and_rejection(fleet: Fleet) -> None:
-    device, _ = await fleet.device_on_mqtt("light")
-    await fleet.post(f"/api/v1/device/{device.device_id}/command", {"action": "light_on"})
-    await fleet.post(f"/api/v1/device/{device.device_id}/command", {"action": "dance"})
-    rows = await fleet.app.audit.entries(fleet.tenant_id, limit=1000)
+async def test_audit_records_dispatch_and_rejection(commands: Commands) -> None:
+    device, _ = await commands.device_on_mqtt("light")
+    await commands.dispatch(device.device_id, "light_on")
+    await commands.refused(device.device_id, "dance")
+    rows = await commands.app.audit.entries(commands.tenant_id, limit=1000)
     kinds = [(r.event_type, r.result) for r in rows]
     assert ("command_executed", "SUCCESS") in kinds and (
         "command_rejected",
@@ -211,6 +195,7 @@ async def test_secret_rotation_revocation_and_manifest_changes_are_audited(fleet
     assert (await fleet.app.audit.verify()).intact
 
 
+@pytest.mark.integration  # its own server over HTTP
 async def test_tenant_quota_is_taken_after_validation(tmp_path: object) -> None:
     from tests.commands.conftest import _fleet
 

@@ -1,4 +1,5 @@
-"""Dry run and confirmation as the unmodified CLIs drive them (rest-contract.md §4.3)."""
+"""Dry run and confirmation (rest-contract.md §4.3): the tokens' rules in this process, and the 409 and
+confirm shapes as the unmodified CLIs drive them over REST."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from server.domain.identity.principal import Role
-from tests.commands.conftest import Fleet, _fleet
+from server.domain.commands.gates import Dispatched, DryRunAnswer
+from server.errors import HxtpError
+from tests.commands.conftest import Fleet, in_process
+from tests.commands.domain import Commands, status_and_code
 
 
 async def test_critical_action_without_confirmation_is_409_with_the_token(fleet: Fleet) -> None:
@@ -34,111 +37,104 @@ async def test_critical_action_without_confirmation_is_409_with_the_token(fleet:
     assert (reused.status_code, reused.json()["error"]) == (400, "DRY_RUN_TOKEN_INVALID")
 
 
-async def test_explicit_dry_run_answers_2xx_and_dispatches_nothing(fleet: Fleet) -> None:
-    device, peer = await fleet.device_on_mqtt("light")
+async def test_an_explicit_dry_run_is_2xx_over_rest_and_performs_nothing(fleet: Fleet) -> None:
+    device = (await fleet.register("light"))["device_id"]
     body = {"action": "light_brightness", "params": {"brightness": "40"}, "dry_run": True}
-    response = await fleet.post(f"/api/v1/devices/{device.device_id}/command", body)
+    response = await fleet.post(f"/api/v1/devices/{device}/command", body)
     assert 200 <= response.status_code < 300
     answer = response.json()
     assert answer["status"] == "dry_run_required" and answer["performed"] is False
     assert isinstance(answer["dry_run_token"], str) and answer["reason"]
-    history = await fleet.http.get(f"/api/v1/device/{device.device_id}/commands", headers=fleet.headers())
-    assert history.json()["commands"] == []
-    confirmed = await fleet.post(
-        f"/api/v1/devices/{device.device_id}/command/confirm", {"token": answer["dry_run_token"]}
-    )
-    assert confirmed.status_code == 202
+
+
+async def test_explicit_dry_run_answers_2xx_and_dispatches_nothing(commands: Commands) -> None:
+    device, peer = await commands.device_on_mqtt("light")
+    answer = await commands.execute(device.device_id, "light_brightness", {"brightness": "40"}, dry_run=True)
+    assert isinstance(answer, DryRunAnswer)
+    assert isinstance(answer.token, str) and answer.token and answer.reason
+    assert answer.expires_at.endswith("Z")
+    assert await commands.history(device.device_id) == []
+    confirmed = await commands.confirm(device.device_id, answer.token)
     envelope = device.accept_command((await peer.next_message())[1])
     assert envelope["action"] == "light_brightness"  # exactly the approved command, params included
-    assert (
-        '"brightness":40'
-        in (
-            await fleet.http.get(
-                f"/api/v1/commands/{confirmed.json()['command_id']}", headers=fleet.headers()
-            )
-        ).text
-    )
+    record = await commands.app.command_log.get(commands.tenant_id, confirmed.command_id)
+    assert record.params == {"brightness": 40} and envelope["message_id"] == confirmed.message_id
 
 
-async def test_token_is_bound_to_device_user_and_tenant(fleet: Fleet) -> None:
-    lock = (await fleet.register("lock"))["device_id"]
-    other = (await fleet.register("lock"))["device_id"]
-    token = (await fleet.post(f"/api/v1/device/{lock}/command", {"action": "lock"})).json()["dry_run_token"]
-    wrong_device = await fleet.post(f"/api/v1/device/{other}/command/confirm", {"token": token})
-    assert wrong_device.json()["error"] == "DRY_RUN_TOKEN_INVALID"
-    wrong_user = await fleet.post(
-        f"/api/v1/device/{lock}/command/confirm",
-        {"token": token},
-        **fleet.headers(Role.ADMIN, user_id="user-2"),
-    )
-    assert wrong_user.json()["error"] == "DRY_RUN_TOKEN_INVALID"
-    stranger = Fleet(fleet.app, fleet.http)  # another tenant: the device does not exist for it
-    foreign = await stranger.post(f"/api/v1/device/{lock}/command/confirm", {"token": token})
-    assert foreign.status_code == 404
+async def test_token_is_bound_to_device_user_and_tenant(commands: Commands) -> None:
+    lock = (await commands.register("lock")).device_id
+    other = (await commands.register("lock")).device_id
+    token = await commands.confirmation_token(lock, "lock")
+    wrong_device = await commands.refused_confirmation(other, token)
+    assert status_and_code(wrong_device) == (400, "DRY_RUN_TOKEN_INVALID")
+    wrong_user = await commands.refused_confirmation(lock, token, user_id="user-2")
+    assert status_and_code(wrong_user) == (400, "DRY_RUN_TOKEN_INVALID")
+    stranger = Commands(commands.app)  # another tenant: the device does not exist for it
+    foreign = await stranger.refused_confirmation(lock, token)
+    assert status_and_code(foreign)[0] == 404
     # None of the refused attempts consumed it: the rightful caller still can. No device listens on
     # MQTT here, but the broker takes the message, so it is dispatched.
-    rightful = await fleet.post(f"/api/v1/device/{lock}/command/confirm", {"token": token})
-    assert rightful.status_code == 202, rightful.text
+    rightful = await commands.confirm(lock, token)
+    assert isinstance(rightful, Dispatched) and rightful.command_id
 
 
-async def test_concurrent_confirmations_dispatch_once(fleet: Fleet) -> None:
-    device, peer = await fleet.device_on_mqtt("lock")
-    token = (await fleet.post(f"/api/v1/device/{device.device_id}/command", {"action": "unlock"})).json()[
-        "dry_run_token"
-    ]
-    url = f"/api/v1/device/{device.device_id}/command/confirm"
-    answers = await asyncio.gather(*(fleet.post(url, {"token": token}) for _ in range(5)))
-    assert sorted(a.status_code for a in answers) == [202, 400, 400, 400, 400]
+async def test_concurrent_confirmations_dispatch_once(commands: Commands) -> None:
+    device, peer = await commands.device_on_mqtt("lock")
+    token = await commands.confirmation_token(device.device_id, "unlock")
+    answers = await asyncio.gather(
+        *(commands.confirm(device.device_id, token) for _ in range(5)), return_exceptions=True
+    )
+    assert sum(isinstance(a, Dispatched) for a in answers) == 1
+    refusals = [a for a in answers if not isinstance(a, Dispatched)]
+    assert all(
+        isinstance(a, HxtpError) and status_and_code(a) == (400, "DRY_RUN_TOKEN_INVALID") for a in refusals
+    )
+    assert len(refusals) == 4
     device.accept_command((await peer.next_message())[1])
     with pytest.raises(TimeoutError):  # and the device received it exactly once
         await peer.next_message(within=0.5)
 
 
 async def test_tokens_expire(tmp_path: Path) -> None:
-    async for fleet in _fleet(tmp_path, HXTP_DRY_RUN_TTL_CRITICAL="1"):
-        lock = (await fleet.register("lock"))["device_id"]
-        token = (await fleet.post(f"/api/v1/device/{lock}/command", {"action": "lock"})).json()[
-            "dry_run_token"
-        ]
+    async with in_process(tmp_path, HXTP_DRY_RUN_TTL_CRITICAL="1") as commands:
+        lock = (await commands.register("lock")).device_id
+        token = await commands.confirmation_token(lock, "lock")
         await asyncio.sleep(1.3)
-        late = await fleet.post(f"/api/v1/device/{lock}/command/confirm", {"token": token})
-        assert (late.status_code, late.json()["error"]) == (400, "DRY_RUN_TOKEN_INVALID")
+        late = await commands.refused_confirmation(lock, token)
+        assert status_and_code(late) == (400, "DRY_RUN_TOKEN_INVALID")
 
 
 async def test_only_dispatched_critical_commands_count_and_a_429_keeps_the_token(
     tmp_path: Path, parts: dict[str, str]
 ) -> None:
-    async for fleet in _fleet(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="1", **parts):
-        device, peer = await fleet.device_on_mqtt("lock")
-        url = f"/api/v1/devices/{device.device_id}/command"
+    async with in_process(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="1", **parts) as commands:
+        device, peer = await commands.device_on_mqtt("lock")
         for _ in range(3):  # explicit dry runs and unconfirmed attempts send nothing, so count nothing
-            explicit = await fleet.post(url, {"action": "lock", "dry_run": True})
-            assert explicit.status_code == 202 and explicit.json()["performed"] is False
-            assert (await fleet.post(url, {"action": "unlock"})).status_code == 409
-        first = (await fleet.post(url, {"action": "lock"})).json()["dry_run_token"]
-        confirmed = await fleet.post(f"{url}/confirm", {"token": first})
-        assert confirmed.status_code == 202, confirmed.text  # the one critical command this hour
+            explicit = await commands.execute(device.device_id, "lock", dry_run=True)
+            assert isinstance(explicit, DryRunAnswer)
+            await commands.confirmation_token(device.device_id, "unlock")
+        first = await commands.confirmation_token(device.device_id, "lock")
+        await commands.confirm(device.device_id, first)  # the one critical command this hour
         device.accept_command((await peer.next_message())[1])
 
-        second = (await fleet.post(url, {"action": "unlock"})).json()["dry_run_token"]
+        second = await commands.confirmation_token(device.device_id, "unlock")
         for _ in range(2):  # refused by the limit, and still the same usable token afterwards
-            limited = await fleet.post(f"{url}/confirm", {"token": second})
-            assert (limited.status_code, limited.json()["error"]) == (429, "RATE_LIMIT_EXCEEDED")
-            assert int(limited.headers["retry-after"]) >= 1
-        wrong_user = await fleet.post(
-            f"{url}/confirm", {"token": second}, **fleet.headers(Role.ADMIN, user_id="user-2")
-        )
-        assert wrong_user.json()["error"] == "DRY_RUN_TOKEN_INVALID"  # still bound to its caller
-        history = await fleet.http.get(f"/api/v1/device/{device.device_id}/commands", headers=fleet.headers())
-        assert [c["action"] for c in history.json()["commands"]] == ["lock"]
+            limited = await commands.refused_confirmation(device.device_id, second)
+            assert status_and_code(limited) == (429, "RATE_LIMIT_EXCEEDED")
+            assert limited.fields["retry_after_seconds"] >= 1
+        wrong_user = await commands.refused_confirmation(device.device_id, second, user_id="user-2")
+        assert status_and_code(wrong_user) == (400, "DRY_RUN_TOKEN_INVALID")  # still bound to its caller
+        assert [c.action for c in await commands.history(device.device_id)] == ["lock"]
 
 
 async def test_a_restored_token_still_expires_on_time(tmp_path: Path) -> None:
-    async for fleet in _fleet(tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="0", HXTP_DRY_RUN_TTL_CRITICAL="1"):
-        lock = (await fleet.register("lock"))["device_id"]
-        url = f"/api/v1/device/{lock}/command"
-        token = (await fleet.post(url, {"action": "lock"})).json()["dry_run_token"]
-        assert (await fleet.post(f"{url}/confirm", {"token": token})).status_code == 429
+    async with in_process(
+        tmp_path, HXTP_CRITICAL_COMMANDS_PER_HOUR="0", HXTP_DRY_RUN_TTL_CRITICAL="1"
+    ) as commands:
+        lock = (await commands.register("lock")).device_id
+        token = await commands.confirmation_token(lock, "lock")
+        limited = await commands.refused_confirmation(lock, token)
+        assert status_and_code(limited) == (429, "RATE_LIMIT_EXCEEDED")
         await asyncio.sleep(1.3)
-        late = await fleet.post(f"{url}/confirm", {"token": token})
-        assert (late.status_code, late.json()["error"]) == (400, "DRY_RUN_TOKEN_INVALID")
+        late = await commands.refused_confirmation(lock, token)
+        assert status_and_code(late) == (400, "DRY_RUN_TOKEN_INVALID")

@@ -1,98 +1,102 @@
-"""Fan-out (batch, room, group), intents and cognition: the same gates, per device."""
+"""Fan-out (batch, room, group), intents and cognition: the same gates, per device. The fan-out and
+broker rules run in this process; intents and cognition go through REST on the running server."""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
+import pytest
+
 from server.app import Application
-from tests.commands.conftest import Fleet, _fleet
+from server.domain.commands.fanout import DeviceResult
+from server.domain.commands.intents import Intent
+from server.errors import HxtpError
+from tests.commands.conftest import Fleet, in_process
+from tests.commands.domain import Commands, status_and_code
 from tests.devicelink.conftest import eventually
-from tests.integration.harness import running
 
 
-async def test_batch_partial_failure_never_stops_the_others(fleet: Fleet) -> None:
-    (ok, ok_peer), (lock, _) = await fleet.device_on_mqtt("light"), await fleet.device_on_mqtt("lock")
-    revoked = (await fleet.register("light"))["device_id"]
-    await fleet.post(f"/api/v1/device/{revoked}/revoke")
-    body = {"device_ids": [ok.device_id, revoked, lock.device_id, "no-such-device"], "action": "light_on"}
-    response = await fleet.post("/api/v1/devices/command", body)
-    assert response.status_code == 200, response.text
-    results = {r["device_id"]: r for r in response.json()["results"]}
-    assert results[ok.device_id]["success"] is True and results[ok.device_id]["message_id"]
-    assert "error" not in results[ok.device_id]
-    assert results[revoked] == {"device_id": revoked, "success": False, "error": "Device is revoked"}
-    assert results[lock.device_id]["error"] == "ACTION_NOT_IN_MANIFEST"
-    assert results["no-such-device"]["error"] == "Device not found"
+async def test_batch_partial_failure_never_stops_the_others(commands: Commands) -> None:
+    (ok, ok_peer), (lock, _) = await commands.device_on_mqtt("light"), await commands.device_on_mqtt("lock")
+    revoked = (await commands.register("light")).device_id
+    await commands.app.devices.revoke(commands.tenant_id, revoked)
+    targets = [ok.device_id, revoked, lock.device_id, "no-such-device"]
+    answered = await commands.app.fanout.to_devices(commands.tenant_id, "user-1", targets, "light_on", {})
+    results = {r.device_id: r for r in answered}
+    assert [r.device_id for r in answered] == targets
+    assert results[ok.device_id].success is True and results[ok.device_id].message_id
+    assert results[ok.device_id].error is None
+    assert results[revoked] == DeviceResult(revoked, False, error="Device is revoked")
+    assert results[lock.device_id] == DeviceResult(lock.device_id, False, error="ACTION_NOT_IN_MANIFEST")
+    assert results["no-such-device"] == DeviceResult("no-such-device", False, error="Device not found")
     ok.accept_command((await ok_peer.next_message())[1])
 
 
-async def test_critical_fanout_is_a_per_device_dry_run_error(fleet: Fleet) -> None:
-    lock = (await fleet.register("lock"))["device_id"]
-    response = await fleet.post("/api/v1/devices/command", {"device_ids": [lock], "action": "lock"})
-    assert response.json()["results"] == [{"device_id": lock, "success": False, "error": "DRY_RUN_REQUIRED"}]
+async def test_critical_fanout_is_a_per_device_dry_run_error(commands: Commands) -> None:
+    lock = (await commands.register("lock")).device_id
+    results = await commands.app.fanout.to_devices(commands.tenant_id, "user-1", [lock], "lock", {})
+    assert results == [DeviceResult(lock, False, error="DRY_RUN_REQUIRED")]
 
 
 async def test_fanout_larger_than_the_maximum_is_refused_whole(tmp_path: Path) -> None:
-    async for fleet in _fleet(tmp_path, HXTP_FANOUT_MAX="2"):
-        response = await fleet.post("/api/v1/devices/command", {"device_ids": ["a", "b", "c"], "action": "x"})
-        assert (response.status_code, response.json()["error"]) == (400, "FANOUT_TOO_LARGE")
+    async with in_process(tmp_path, HXTP_FANOUT_MAX="2") as commands:
+        with pytest.raises(HxtpError) as refused:
+            await commands.app.fanout.to_devices(commands.tenant_id, "user-1", ["a", "b", "c"], "x", {})
+        assert status_and_code(refused.value) == (400, "FANOUT_TOO_LARGE")
 
 
-async def test_room_command_with_capability_filter(fleet: Fleet) -> None:
-    room = await fleet.room("Kitchen")
+async def test_room_command_with_capability_filter(commands: Commands) -> None:
+    fanout, tenant = commands.app.fanout, commands.tenant_id
+    room = await commands.room("Kitchen")
     (light, light_peer), (switch, _) = (
-        await fleet.device_on_mqtt("light", room),
-        await fleet.device_on_mqtt("switch", room),
+        await commands.device_on_mqtt("light", room),
+        await commands.device_on_mqtt("switch", room),
     )
-    response = await fleet.post(
-        f"/api/v1/rooms/{room}/command", {"action": "light_on", "capability": "light"}
-    )
-    assert [r["device_id"] for r in response.json()["results"]] == [light.device_id]
+    filtered = await fanout.to_room(tenant, "user-1", room, "light_on", {}, "light")
+    assert [r.device_id for r in filtered] == [light.device_id] and filtered[0].success
     light.accept_command((await light_peer.next_message())[1])
-    everyone = await fleet.post(f"/api/v1/rooms/{room}/command", {"action": "ping"})
-    assert {r["device_id"] for r in everyone.json()["results"]} == {light.device_id, switch.device_id}
-    assert all(r["success"] for r in everyone.json()["results"])
-    assert (await fleet.post("/api/v1/rooms/no-room/command", {"action": "ping"})).status_code == 404
+    everyone = await fanout.to_room(tenant, "user-1", room, "ping", {}, None)
+    assert {r.device_id for r in everyone} == {light.device_id, switch.device_id}
+    assert all(r.success for r in everyone)
+    with pytest.raises(HxtpError) as missing:
+        await fanout.to_room(tenant, "user-1", "no-room", "ping", {}, None)
+    assert status_and_code(missing.value)[0] == 404
 
 
-async def test_group_command_by_slug(fleet: Fleet) -> None:
-    (a, a_peer), (b, b_peer) = await fleet.device_on_mqtt("light"), await fleet.device_on_mqtt("light")
-    created = await fleet.post(
-        "/api/v1/groups", {"name": "Living Room Lights", "device_ids": [a.device_id, b.device_id]}
+async def test_group_command_by_slug(commands: Commands) -> None:
+    fanout, tenant = commands.app.fanout, commands.tenant_id
+    (a, a_peer), (b, b_peer) = await commands.device_on_mqtt("light"), await commands.device_on_mqtt("light")
+    group = await commands.app.groups.create(
+        tenant, "Living Room Lights", None, [a.device_id, b.device_id], None, None
     )
-    assert created.status_code == 201, created.text
-    response = await fleet.post(f"/api/v1/groups/{created.json()['slug']}/command", {"action": "light_off"})
-    assert [r["success"] for r in response.json()["results"]] == [True, True]
+    results = await fanout.to_group(tenant, "user-1", group.slug, "light_off", {}, None)
+    assert [r.success for r in results] == [True, True]
     a.accept_command((await a_peer.next_message())[1])
     b.accept_command((await b_peer.next_message())[1])
-    assert (await fleet.post("/api/v1/groups/nope/command", {"action": "light_off"})).status_code == 404
+    with pytest.raises(HxtpError) as missing:
+        await fanout.to_group(tenant, "user-1", "nope", "light_off", {}, None)
+    assert status_and_code(missing.value)[0] == 404
 
 
-async def test_group_command_honours_capability(fleet: Fleet) -> None:
-    (light, light_peer), (lock, _) = await fleet.device_on_mqtt("light"), await fleet.device_on_mqtt("lock")
-    created = await fleet.post(
-        "/api/v1/groups", {"name": "Porch", "device_ids": [light.device_id, lock.device_id]}
+async def test_group_command_honours_capability(commands: Commands) -> None:
+    fanout, tenant = commands.app.fanout, commands.tenant_id
+    (light, light_peer), (lock, _) = (
+        await commands.device_on_mqtt("light"),
+        await commands.device_on_mqtt("lock"),
     )
-    slug = created.json()["slug"]
-    response = await fleet.post(
-        f"/api/v1/groups/{slug}/command", {"action": "light_on", "capability": "light"}
+    group = await commands.app.groups.create(
+        tenant, "Porch", None, [light.device_id, lock.device_id], None, None
     )
-    assert response.status_code == 200, response.text
-    [only] = response.json()["results"]
-    assert (only["device_id"], only["success"]) == (light.device_id, True)
+    [only] = await fanout.to_group(tenant, "user-1", group.slug, "light_on", {}, "light")
+    assert (only.device_id, only.success) == (light.device_id, True)
     light.accept_command((await light_peer.next_message())[1])
-    unfiltered = await fleet.post(f"/api/v1/groups/{slug}/command", {"action": "light_on"})
-    assert {r["device_id"]: r["success"] for r in unfiltered.json()["results"]} == {
-        light.device_id: True,
-        lock.device_id: False,
-    }
+    unfiltered = await fanout.to_group(tenant, "user-1", group.slug, "light_on", {}, None)
+    assert {r.device_id: r.success for r in unfiltered} == {light.device_id: True, lock.device_id: False}
     light.accept_command((await light_peer.next_message())[1])
-    intent = await fleet.post(
-        "/api/v1/intent",
-        {"type": "group.control", "payload": {"group": slug, "capability": "lock", "action": "status"}},
-    )
-    assert [r["device_id"] for r in intent.json()["results"]] == [lock.device_id], intent.text
+    intent = Intent("group.control", "status", group=group.slug, capability="lock")
+    outcome = await commands.app.intents.route(tenant, "user-1", intent)
+    assert [r.device_id for r in outcome.results] == [lock.device_id], outcome
 
 
 async def test_intent_device_control(fleet: Fleet) -> None:
@@ -184,21 +188,14 @@ async def test_rules_are_per_tenant_and_validated(fleet: Fleet) -> None:
 
 
 async def test_broker_down_is_gateway_error_at_once_and_audited(tmp_path: Path) -> None:
-    async with running(tmp_path, wait_for_mqtt=False, HXTP_MQTT_URL="mqtt://127.0.0.1:1") as app:
-        import httpx
-
-        from tests.integration.harness import base_url
-
-        async with httpx.AsyncClient(base_url=base_url(app), timeout=20) as http:
-            fleet = Fleet(app, http)
-            device = (await fleet.register("light"))["device_id"]
-            response = await fleet.post(f"/api/v1/device/{device}/command", {"action": "light_on"})
-            assert (response.status_code, response.json()["error"]) == (503, "GATEWAY_ERROR")
-            # Failed fast: nothing was committed as a command (nothing could be sent), the refusal is audited.
-            history = await http.get(f"/api/v1/device/{device}/commands", headers=fleet.headers())
-            assert history.json()["commands"] == []
-            rows = await app.audit.entries(fleet.tenant_id, limit=100)
-            assert ("command_rejected", "GATEWAY_ERROR") in [(r.event_type, r.result) for r in rows]
+    async with in_process(tmp_path, wait_for_mqtt=False, HXTP_MQTT_URL="mqtt://127.0.0.1:1") as commands:
+        device = (await commands.register("light")).device_id
+        refused = await commands.refused(device, "light_on")
+        assert status_and_code(refused) == (503, "GATEWAY_ERROR")
+        # Failed fast: nothing was committed as a command (nothing could be sent), the refusal is audited.
+        assert await commands.history(device) == []
+        rows = await commands.app.audit.entries(commands.tenant_id, limit=100)
+        assert ("command_rejected", "GATEWAY_ERROR") in [(r.event_type, r.result) for r in rows]
 
 
 def _connected(app: Application, expected: bool) -> bool:
@@ -206,19 +203,17 @@ def _connected(app: Application, expected: bool) -> bool:
 
 
 async def test_a_stopped_broker_fails_commands_fast_and_recovery_needs_no_restart(tmp_path: Path) -> None:
-    async for fleet in _fleet(tmp_path):
-        app = fleet.app
+    async with in_process(tmp_path) as commands:
+        app = commands.app
         assert app.broker is not None
-        device = (await fleet.register("light"))["device_id"]
-        path = f"/api/v1/device/{device}/command"
-        assert (await fleet.post(path, {"action": "light_on"})).status_code == 202
+        device = (await commands.register("light")).device_id
+        await commands.dispatch(device, "light_on")
         await app.broker.stop()  # the real broker goes away under the running server
         await eventually(functools.partial(_connected, app, False))
-        refused = await fleet.post(path, {"action": "light_off"})
-        assert (refused.status_code, refused.json()["error"]) == (503, "GATEWAY_ERROR")
+        refused = await commands.refused(device, "light_off")
+        assert status_and_code(refused) == (503, "GATEWAY_ERROR")
         await app.broker.start()
         await eventually(functools.partial(_connected, app, True), within=30)
-        assert (await fleet.post(path, {"action": "light_on"})).status_code == 202
-        history = await fleet.http.get(f"/api/v1/device/{device}/commands", headers=fleet.headers())
+        await commands.dispatch(device, "light_on")
         # The refused command was never written as one; the two answered ones are there.
-        assert [c["action"] for c in history.json()["commands"]] == ["light_on", "light_on"]
+        assert [c.action for c in await commands.history(device)] == ["light_on", "light_on"]

@@ -9,20 +9,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.commands.conftest import Fleet, _fleet
+from tests.commands.conftest import in_process
+from tests.commands.domain import Commands
 from tests.devicelink.firmware import FirmwareDevice, MqttPeer
-from tests.integration.harness import base_url, running
 
-CONCURRENT = 40  # within the free tier's burst of 60 requests, with room for set-up
+CONCURRENT = 40
 LIMITS = {"HXTP_DEVICE_COMMANDS_PER_MINUTE": "100000"}
 
 
 @pytest.fixture
-async def busy_fleet(tmp_path: Path, parts: dict[str, str]) -> AsyncIterator[Fleet]:
-    async for value in _fleet(tmp_path, **LIMITS, **parts):
+async def busy(tmp_path: Path, parts: dict[str, str]) -> AsyncIterator[Commands]:
+    async with in_process(tmp_path, **LIMITS, **parts) as value:
         yield value
 
 
@@ -31,39 +30,34 @@ async def _received(device: FirmwareDevice, peer: MqttPeer, count: int) -> list[
     return [device.accept_command((await peer.next_message())[1])["sequence_number"] for _ in range(count)]
 
 
-async def test_concurrent_commands_to_one_device_arrive_in_increasing_order(busy_fleet: Fleet) -> None:
-    device, peer = await busy_fleet.device_on_mqtt("light")
-    path = f"/api/v1/device/{device.device_id}/command"
-    answers = await asyncio.gather(
-        *(busy_fleet.post(path, {"action": "light_on"}) for _ in range(CONCURRENT))
-    )
-    assert [a.status_code for a in answers] == [202] * CONCURRENT
+async def test_concurrent_commands_to_one_device_arrive_in_increasing_order(busy: Commands) -> None:
+    device, peer = await busy.device_on_mqtt("light")
+    answers = await asyncio.gather(*(busy.dispatch(device.device_id, "light_on") for _ in range(CONCURRENT)))
     numbers = await _received(device, peer, CONCURRENT)  # accept_command fails on any step back
     assert numbers == sorted(numbers) and len(set(numbers)) == CONCURRENT
-    sent = {a.json()["message_id"] for a in answers}
+    sent = {a.message_id for a in answers}
     assert len(sent) == CONCURRENT
 
 
 async def test_numbers_keep_increasing_across_a_restart(tmp_path: Path, parts: dict[str, str]) -> None:
     numbers: list[int] = []
     device: FirmwareDevice | None = None
-    registration: dict[str, str] = {}
     for _ in range(2):
-        async for fleet in _fleet(tmp_path, **LIMITS, **parts):
+        async with in_process(tmp_path, **LIMITS, **parts) as commands:
             if device is None:
-                registration = await fleet.register("light")
+                registration = await commands.register("light")
                 device = FirmwareDevice(
-                    registration["device_id"], registration["tenant_id"], registration["device_secret"]
+                    registration.device_id, registration.tenant_id, registration.device_secret
                 )
-            fleet.tenant_id = registration["tenant_id"]
-            broker = fleet.app.broker.url if fleet.app.broker is not None else fleet.app.settings.mqtt_url
+            commands.tenant_id = device.tenant_id
+            app = commands.app
+            broker = app.broker.url if app.broker is not None else app.settings.mqtt_url
             peer = MqttPeer(broker, f"fw-{device.device_id}")
             await peer.connect()
             await peer.subscribe(device.topic("cmd"))
-            fleet.peers.append(peer)
-            path = f"/api/v1/device/{device.device_id}/command"
+            commands.peers.append(peer)
             for _ in range(3):
-                assert (await fleet.post(path, {"action": "light_on"})).status_code == 202
+                await commands.dispatch(device.device_id, "light_on")
             numbers += await _received(device, peer, 3)  # the twin keeps its last number across runs
     assert len(numbers) == 6 and numbers == sorted(numbers)
 
@@ -77,22 +71,13 @@ async def test_two_replicas_alternating_never_step_back_on_the_wire(
         "HXTP_DATABASE_URL": fresh_postgres_url,
         "HXTP_REDIS_URL": redis_url,
         "HXTP_MQTT_URL": mosquitto_url,
+        "HXTP_JWT_SECRET": "s" * 32,
+        "HXTP_SECRET_KEY": "k" * 64,
+        **LIMITS,
     }
-    async with (
-        running(tmp_path / "a", **LIMITS, **env, HXTP_JWT_SECRET="s" * 32, HXTP_SECRET_KEY="k" * 64) as a,
-        running(tmp_path / "b", **LIMITS, **env, HXTP_JWT_SECRET="s" * 32, HXTP_SECRET_KEY="k" * 64) as b,
-        httpx.AsyncClient(base_url=base_url(a), timeout=10) as http_a,
-        httpx.AsyncClient(base_url=base_url(b), timeout=10) as http_b,
-    ):
-        fleet_a = Fleet(a, http_a)
-        fleet_b = Fleet(b, http_b, tenant_id=fleet_a.tenant_id)
-        device, peer = await fleet_a.device_on_mqtt("light")
-        try:
-            path = f"/api/v1/device/{device.device_id}/command"
-            for fleet in (fleet_a, fleet_b, fleet_a, fleet_b, fleet_a):
-                answer = await fleet.post(path, {"action": "light_on"})
-                assert answer.status_code == 202, answer.text
-                await _received(device, peer, 1)  # fails if this replica sent below the other
-        finally:
-            await peer.close()
-            fleet_a.peers.clear()
+    async with in_process(tmp_path / "a", **env) as replica_a, in_process(tmp_path / "b", **env) as replica_b:
+        replica_b.tenant_id = replica_a.tenant_id
+        device, peer = await replica_a.device_on_mqtt("light")
+        for replica in (replica_a, replica_b, replica_a, replica_b, replica_a):
+            await replica.dispatch(device.device_id, "light_on")
+            await _received(device, peer, 1)  # fails if this replica sent below the other

@@ -46,17 +46,20 @@ def probe(prelude: str = "", **env: str) -> dict[str, object]:
     return result
 
 
+@pytest.mark.integration  # a child interpreter
 def test_the_compiled_twin_is_chosen_by_default(twins: tuple[ModuleType, ModuleType]) -> None:
     assert probe()["using_extension"] is True
     assert ext.USING_EXTENSION is (os.environ.get("HXTP_NO_EXTENSIONS") != "1")
 
 
+@pytest.mark.integration  # child interpreters
 def test_the_reference_is_chosen_on_request_or_when_the_extension_is_missing() -> None:
     assert probe(HXTP_NO_EXTENSIONS="1")["using_extension"] is False
     missing = probe("sys.modules['ext._hotpath'] = None")  # makes `from ext import _hotpath` fail
     assert (missing["using_extension"], missing["twin"]) == (False, "ext._reference")
 
 
+@pytest.mark.integration  # a child interpreter
 @pytest.mark.parametrize("setting", ["0", "1"])
 def test_ext_imports_the_standard_library_only(setting: str) -> None:
     loaded = probe(HXTP_NO_EXTENSIONS=setting)["loaded"]

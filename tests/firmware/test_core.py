@@ -6,7 +6,12 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
 from tests.firmware.build import BUILD, VECTORS, built
+
+# Builds the firmware's host programs with cmake and runs them.
+pytestmark = pytest.mark.integration
 
 
 def test_core_passes_every_vector_and_rule() -> None:

@@ -138,6 +138,7 @@ async def _raw_exchange(port: int, head: bytes) -> bytes:
         writer.close()
 
 
+@pytest.mark.integration  # a real uvicorn socket
 @pytest.mark.parametrize(
     ("content_type", "length", "status"),
     [

@@ -18,6 +18,9 @@ from hxtp.cloud.v1 import state_pb2
 from tests.gateway.scripted import ScriptedTransport
 from tests.serving import serving
 
+# Every test serves the gateway on a real uvicorn socket.
+pytestmark = pytest.mark.integration
+
 
 def _events(count: int, hold_open: bool = True):  # type: ignore[no-untyped-def]
     async def stream(request: Message, metadata: Metadata) -> AsyncIterator[Message]:

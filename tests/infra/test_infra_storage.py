@@ -34,7 +34,7 @@ TABLES = {"tenant", "user"}
 T = TypeVar("T")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An async URL to a database with nothing in it, on each backend."""
     if request.param == "sqlite":
@@ -190,7 +190,7 @@ async def test_sqlite_uses_wal_journal(tmp_path: Path) -> None:
 # -- ping --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def live_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"

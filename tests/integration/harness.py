@@ -9,6 +9,7 @@ from pathlib import Path
 from server.app import Application
 from server.config import Settings
 from server.domain.identity.principal import Principal, Role
+from tests.schema_template import DATABASE_FILE, migrated_sqlite, sqlite_url
 
 
 def settings_for(data_dir: Path, **env: str) -> Settings:
@@ -24,9 +25,17 @@ def settings_for(data_dir: Path, **env: str) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running(data_dir: Path, wait_for_mqtt: bool = True, **env: str) -> AsyncIterator[Application]:
-    app = Application(settings_for(data_dir, **env))
-    await app.start()
+async def running(
+    data_dir: Path, wait_for_mqtt: bool = True, listeners: bool = True, **env: str
+) -> AsyncIterator[Application]:
+    """The application started on ``data_dir``; ``listeners=False`` leaves out its HTTP and gRPC
+    servers, for tests that call the domain services in this process."""
+    settings = settings_for(data_dir, **env)
+    embedded_database = settings.data_dir / DATABASE_FILE
+    if settings.database_url == sqlite_url(embedded_database):  # the embedded default, not PostgreSQL
+        migrated_sqlite(embedded_database)
+    app = Application(settings)
+    await app.start(listeners=listeners)
     try:
         if wait_for_mqtt and app.mqtt is not None:
             await app.mqtt.wait_connected()
