@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ import grpc
 import orjson
 from google.protobuf.message import Message
 
+from contract.clock import epoch_ms
 from gateway.codec import codec_for
 from gateway.descriptors import MethodInfo
 from gateway.errors import ErrorResponse, failure_response
@@ -67,7 +67,7 @@ def reply_to_client_frame(text: str) -> str | None:
                 "message_type": "hello_ack",
                 "version": PROTOCOL_VERSION,
                 "device_id": frame.get("device_id", ""),
-                "timestamp": int(time.time() * 1000),
+                "timestamp": epoch_ms(),
             }
         ).decode()
     return None

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = ("server", "gateway", "contract", "ext", "hxtp")
 
 # What the shared root of the domain and every context may use.
-_DOMAIN_BASE = ("server.domain", "server.storage", "server.cache", "server.errors", "ext")
+_DOMAIN_BASE = ("server.domain", "server.storage", "server.cache", "server.errors", "contract", "ext")
 # The contexts of the domain and the other contexts each may import (a DAG, checked below).
 CONTEXTS: dict[str, tuple[str, ...]] = {
     "identity": (),

@@ -1,9 +1,12 @@
-"""Time as the API writes it."""
+"""Time as the API writes it; epoch milliseconds are the contract's clock (contract.clock)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
+
+from contract.clock import epoch_ms
+
+__all__ = ["epoch_ms", "iso", "utc_now_iso"]
 
 
 def iso(moment: datetime) -> str:
@@ -13,7 +16,3 @@ def iso(moment: datetime) -> str:
 
 def utc_now_iso() -> str:
     return iso(datetime.now(UTC))
-
-
-def epoch_ms() -> int:
-    return time.time_ns() // 1_000_000
