@@ -15,7 +15,7 @@ import pytest
 
 from server.app import Application
 from server.domain.identity.principal import Principal, Role
-from tests.commands.domain import Commands
+from tests.commands.domain import Commands, listening
 from tests.devicelink.firmware import FirmwareDevice, MqttPeer
 from tests.integration.harness import base_url, running
 
@@ -62,10 +62,7 @@ class Fleet:
         device = FirmwareDevice(
             registration["device_id"], registration["tenant_id"], registration["device_secret"]
         )
-        broker = self.app.broker.url if self.app.broker is not None else self.app.settings.mqtt_url
-        peer = MqttPeer(broker, f"fw-{device.device_id}")
-        await peer.connect()
-        await peer.subscribe(device.topic("cmd"))
+        peer = await listening(self.app, device)
         self.peers.append(peer)
         return device, peer
 

@@ -41,10 +41,7 @@ class Commands:
         """A registered device whose firmware twin listens on its `cmd` topic."""
         registration = await self.register(device_type, room_id)
         device = FirmwareDevice(registration.device_id, registration.tenant_id, registration.device_secret)
-        broker = self.app.broker.url if self.app.broker is not None else self.app.settings.mqtt_url
-        peer = MqttPeer(broker, f"fw-{device.device_id}")
-        await peer.connect()
-        await peer.subscribe(device.topic("cmd"))
+        peer = await listening(self.app, device)
         self.peers.append(peer)
         return device, peer
 
@@ -97,3 +94,12 @@ class Commands:
 def status_and_code(error: HxtpError) -> tuple[int, str]:
     """The HTTP status and code name a REST caller would see for ``error``."""
     return error.spec.http_status, error.spec.name
+
+
+async def listening(app: Application, device: FirmwareDevice) -> MqttPeer:
+    """The device's firmware twin on the app's broker, subscribed to its `cmd` topic."""
+    broker = app.broker.url if app.broker is not None else app.settings.mqtt_url
+    peer = MqttPeer(broker, f"fw-{device.device_id}")
+    await peer.connect()
+    await peer.subscribe(device.topic("cmd"))
+    return peer
