@@ -456,12 +456,10 @@ class Application:
                 expired = await self.command_log.resolve_left_in_flight(self._started_at)
                 break
             except Exception as error:
-                dependency = self.outages.dependency_of(error)
-                if dependency is None:
+                if self.outages.noted(error) is None:
                     log.exception("commands left in flight could not be resolved; they expire when read")
                     return
-                self.outages.went_down(dependency, error)  # said once; tried again until it is back
-                await asyncio.sleep(_PEER_IN_FLIGHT_S)
+                await asyncio.sleep(_PEER_IN_FLIGHT_S)  # the outage is said once; tried until it is back
         if expired:
             log.warning("%d command(s) left unpublished by a stopped server marked expired", expired)
 

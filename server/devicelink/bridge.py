@@ -66,7 +66,7 @@ class DeviceBridge:
         outages: Outages | None = None,
     ) -> None:
         self._mqtt = mqtt
-        self._outages = outages
+        self._outages = outages if outages is not None else Outages({}, {})
         # EMQX reports client connections on $SYS topics (every replica hears each: presence is per
         # process); the embedded broker reports them to its plugin instead.
         self._connections = None if embedded_broker else connections
@@ -115,12 +115,11 @@ class DeviceBridge:
             if after is not None:
                 await after(message)
         except Exception as error:
-            dependency = self._outages.dependency_of(error) if self._outages is not None else None
+            dependency = self._outages.noted(error)
             if dependency is None:
                 log.exception("device message on %r could not be processed", topic)
-                return
-            self._outages.went_down(dependency, error)  # type: ignore[union-attr]
-            DROPPED_IN_OUTAGE.labels(dependency).inc()
+            else:
+                DROPPED_IN_OUTAGE.labels(dependency).inc()
 
     async def _answer_hello(self, message: DeviceMessage) -> None:
         if self.outbound is None or not profiles.outbound_for(message.profile).hello_ack:

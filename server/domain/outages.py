@@ -49,12 +49,19 @@ class Outages:
     def is_down(self, name: str) -> bool:
         return name in self._watchers
 
+    def noted(self, error: BaseException) -> str | None:
+        """The dependency whose outage caused `error`, noted as down (said once); None for any
+        other failure, which the caller handles as its own."""
+        name = self.dependency_of(error)
+        if name is not None:
+            self.went_down(name, error)
+        return name
+
     def unavailable(self, error: BaseException) -> HxtpError | None:
         """The 503 to answer for `error` when a dependency's outage caused it (and note the outage)."""
-        name = self.dependency_of(error)
+        name = self.noted(error)
         if name is None:
             return None
-        self.went_down(name, error)
         return HxtpError(
             Code.SERVICE_UNAVAILABLE,
             f"The {name} is unavailable; retry in {RETRY_AFTER_SECONDS} s",

@@ -32,10 +32,8 @@ class TenantLimits:
         try:
             return await self.limiter.hit(tenant_id, self.tiers.limit_for(tier))
         except Exception as error:
-            dependency = None if self._outages is None else self._outages.dependency_of(error)
-            if self._outages is None or dependency is None:
+            if self._outages is None or self._outages.noted(error) is None:
                 raise
-            self._outages.went_down(dependency, error)
             return None
 
 
