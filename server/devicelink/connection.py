@@ -231,15 +231,14 @@ class MqttConnection:
         self._inbox = Inbox() if inbox is None else inbox
         self._supervisor: asyncio.Task[None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
-        # QoS 1 messages sent and not yet PUBACKed; publish waits while max_in_flight are out (0 = no
-        # bound). A lost connection forgets them: every connection starts a clean session.
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0
-        self._window_open = asyncio.Event()
-        # One entry per QoS 1 message on this connection, oldest first: the broker acknowledges them
-        # in the order it received them (MQTT 3.1.1 §4.6), so each PUBACK settles the oldest entry.
-        # A future where the publisher waits for the PUBACK, None where it does not.
+        # The QoS 1 messages sent on this connection and not yet PUBACKed, oldest first: the broker
+        # acknowledges them in the order it received them (MQTT 3.1.1 §4.6), so each PUBACK settles
+        # the oldest. A future where the publisher waits for its PUBACK, None where it does not.
+        # publish waits while max_in_flight are out (0 = no bound). A lost connection forgets them:
+        # every connection starts a clean session.
         self._acks: deque[asyncio.Future[None] | None] = deque()
+        self._max_in_flight = max_in_flight
+        self._window_open = asyncio.Event()
 
     # -- public API -------------------------------------------------------------------------
 
@@ -280,10 +279,9 @@ class MqttConnection:
         MqttNotConnectedError, and TimeoutError when no PUBACK comes in time.
         """
         _check_qos(qos)
-        bounded = qos == 1 and self._max_in_flight > 0
-        if bounded and self._in_flight >= self._max_in_flight:
+        if qos == 1 and 0 < self._max_in_flight <= len(self._acks):
             async with asyncio.timeout(_ACK_TIMEOUT_S):
-                while self._in_flight >= self._max_in_flight:
+                while len(self._acks) >= self._max_in_flight:
                     self._window_open.clear()
                     await self._window_open.wait()
         session = self._session
@@ -291,8 +289,6 @@ class MqttConnection:
         if session is None or not session.client.is_connected:
             raise MqttNotConnectedError(f"not connected to MQTT broker {self._broker}")
         session.client.publish(topic, payload, qos=qos)
-        if bounded:
-            self._in_flight += 1
         if qos == 1:
             if not acknowledged:
                 self._acks.append(None)
@@ -305,15 +301,14 @@ class MqttConnection:
     @property
     def in_flight(self) -> int:
         """QoS 1 messages published on this connection and not yet acknowledged by the broker."""
-        return self._in_flight
+        return len(self._acks)
 
     def _puback(self) -> None:
-        self._in_flight = max(0, self._in_flight - 1)
-        self._window_open.set()
         if self._acks:
             waiter = self._acks.popleft()
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        self._window_open.set()
 
     async def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe now (waiting for the SUBACK) if connected, and again on every reconnect.
@@ -439,7 +434,6 @@ class MqttConnection:
         if self._session is session:
             self._session = None
             self._connected.clear()
-            self._in_flight = 0
             acks, self._acks = self._acks, deque()
             for waiter in acks:
                 if waiter is not None and not waiter.done():
