@@ -21,8 +21,8 @@ import ssl
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import unquote, urlparse
 
+from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -137,16 +137,16 @@ class _Protocol(asyncio.Protocol):
 
 class RespClient:
     def __init__(self, url: str, timeout: float = 5.0) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("redis", "rediss"):
+        # Read as redis-py reads it (the subscriptions' client gets the same URL): one meaning per URL.
+        parsed = parse_url(url)
+        if "path" in parsed:
             raise ValueError(f"not a redis:// or rediss:// URL: {url!r}")
-        self._host = parsed.hostname or "127.0.0.1"
-        self._port = parsed.port or 6379
-        self._ssl = ssl.create_default_context() if parsed.scheme == "rediss" else None
-        self._username = unquote(parsed.username) if parsed.username else None
-        self._password = unquote(parsed.password) if parsed.password else None
-        path = parsed.path.lstrip("/")
-        self._db = int(path) if path else 0
+        self._host = str(parsed.get("host") or "127.0.0.1")
+        self._port = int(parsed.get("port") or 6379)
+        self._ssl = ssl.create_default_context() if "connection_class" in parsed else None
+        self._username = parsed.get("username")
+        self._password = parsed.get("password")
+        self._db = int(parsed.get("db") or 0)
         self._timeout = timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None

@@ -145,3 +145,10 @@ def test_the_parser_waits_for_a_whole_reply() -> None:
 
 def test_commands_are_encoded_as_bulk_strings() -> None:
     assert encode((b"SET", "k", 12)) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n"
+
+
+def test_only_tcp_redis_urls_are_taken() -> None:
+    with pytest.raises(ValueError):
+        RespClient("unix:///run/redis.sock")
+    with pytest.raises(ValueError):
+        RespClient("http://127.0.0.1:6379")
