@@ -7,26 +7,16 @@ BENCH_REDIS_URL (redis://127.0.0.1:6379/0) and BENCH_MQTT_URL (mqtt://127.0.0.1:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
+
+from tests.scratch_postgres import create_scratch_database, drop_scratch_database
 
 POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 MQTT_URL = os.environ.get("BENCH_MQTT_URL", "mqtt://127.0.0.1:1883")
 KINDS = ("embedded", "production")
-
-
-async def _postgres_admin(statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @contextlib.contextmanager
@@ -37,10 +27,9 @@ def parts(kind: str) -> Iterator[dict[str, str]]:
     if kind == "embedded":
         yield {}
         return
-    name = f"hxtp_bench_{secrets.token_hex(6)}"
-    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    name = create_scratch_database(POSTGRES_DSN, "hxtp_bench")
     base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     try:
         yield {"HXTP_DATABASE_URL": f"{base}/{name}", "HXTP_REDIS_URL": REDIS_URL, "HXTP_MQTT_URL": MQTT_URL}
     finally:
-        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_scratch_database(POSTGRES_DSN, name)

@@ -31,6 +31,7 @@ import redis
 from sqlalchemy.engine import make_url
 
 from server.devicelink.broker import EmbeddedBroker
+from tests import scratch_postgres
 
 POSTGRES_DSN = os.environ.get("HXTP_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HXTP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -120,31 +121,20 @@ def _postgres_url(database: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 def create_scratch_database() -> str:
-    """Create a uniquely named empty database; returns its name."""
-    name = f"hxtp_test_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    return name
+    """Create a uniquely named empty database on the test server; returns its name."""
+    return scratch_postgres.create_scratch_database(POSTGRES_DSN, "hxtp_test")
 
 
 def drop_scratch_database(name: str) -> None:
-    # FORCE: a test that failed half-way may have left a connection open.
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    scratch_postgres.drop_scratch_database(POSTGRES_DSN, name)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The admin DSN of a reachable PostgreSQL server (skips or fails otherwise)."""
     try:
-        asyncio.run(_admin("SELECT 1"))
+        asyncio.run(scratch_postgres.run_admin(POSTGRES_DSN, "SELECT 1"))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         service_unavailable(f"PostgreSQL at {POSTGRES_DSN} is not reachable: {exc!r}")
     return POSTGRES_DSN
