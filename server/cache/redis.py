@@ -91,6 +91,12 @@ def _ttl_ms(ttl: float | None) -> int | None:
     return max(1, math.ceil(ttl * 1000))
 
 
+def _expiry(ttl: float | None) -> tuple[bytes | int, ...]:
+    """SET's arguments for `ttl`: PX <ms>, or none for a value that never expires."""
+    ttl_ms = _ttl_ms(ttl)
+    return () if ttl_ms is None else (b"PX", ttl_ms)
+
+
 class RedisCache:
     def __init__(self, url: str, prefix: str = "hxtp:") -> None:
         self._prefix = prefix
@@ -121,18 +127,10 @@ class RedisCache:
         return cast(bytes | None, await self._client.call(b"GET", self._key(key)))
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        ttl_ms = _ttl_ms(ttl)
-        if ttl_ms is None:
-            await self._client.call(b"SET", self._key(key), value)
-        else:
-            await self._client.call(b"SET", self._key(key), value, b"PX", ttl_ms)
+        await self._client.call(b"SET", self._key(key), value, *_expiry(ttl))
 
     async def set_if_absent(self, key: str, value: bytes, ttl: float | None = None) -> bool:
-        ttl_ms = _ttl_ms(ttl)
-        if ttl_ms is None:
-            stored = await self._client.call(b"SET", self._key(key), value, b"NX")
-        else:
-            stored = await self._client.call(b"SET", self._key(key), value, b"PX", ttl_ms, b"NX")
+        stored = await self._client.call(b"SET", self._key(key), value, *_expiry(ttl), b"NX")
         return stored is not None
 
     async def set_if_greater(self, key: str, value: int, ttl: float | None = None) -> bool:
