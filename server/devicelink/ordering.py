@@ -25,7 +25,9 @@ from typing import Protocol
 
 from server.errors import Code, HxtpError
 
-TURN_TTL_S = 5.0  # longer than one number + sign + publish + PUBACK (bounded by the link's timeout)
+# Longer than a holder can take: number + sign + publish + the PUBACK, which the connection waits
+# for up to 10 s. A holder that died blocks its device's commands for at most this long.
+TURN_TTL_S = 15.0
 TURN_WAIT_S = 5.0
 _POLL_S = 0.002  # between tries while another replica holds the turn (jittered)
 
