@@ -154,8 +154,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
 }
 
 
-def _sqlite_url(data_dir: Path) -> str:
-    return f"sqlite+aiosqlite:///{data_dir / 'hxtp.db'}"
+EMBEDDED_DATABASE_FILE = "hxtp.db"  # in the data directory, when no database URL is set
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / EMBEDDED_DATABASE_FILE}"
 
 
 def _async_database_url(url: str) -> str:
@@ -236,7 +239,7 @@ class Settings:
             return source.get(name, SETTINGS_DOC[name][0])
 
         data_dir = Path(get("HXTP_DATA_DIR"))
-        database_url = get("HXTP_DATABASE_URL") or _sqlite_url(data_dir)
+        database_url = get("HXTP_DATABASE_URL") or embedded_database_url(data_dir)
         return cls(
             http_host=get("HXTP_HTTP_HOST"),
             http_port=int(get("HXTP_HTTP_PORT")),

@@ -15,9 +15,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from server.config import EMBEDDED_DATABASE_FILE
 from server.storage.migrate import run_migrations
-
-DATABASE_FILE = "hxtp.db"  # the name the server gives its embedded database (server.config)
 
 _lock = threading.Lock()
 _template: Path | None = None
@@ -29,7 +28,7 @@ def _migrated_template() -> Path:
         if _template is None:
             directory = Path(tempfile.mkdtemp(prefix="hxtp-schema-"))
             atexit.register(shutil.rmtree, directory, ignore_errors=True)
-            template = directory / DATABASE_FILE
+            template = directory / EMBEDDED_DATABASE_FILE
             # run_migrations refuses a thread whose event loop is running, and async tests call this.
             with ThreadPoolExecutor(max_workers=1) as worker:
                 worker.submit(run_migrations, sqlite_url(template)).result()

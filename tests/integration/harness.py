@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from server.app import Application
-from server.config import Settings
+from server.config import EMBEDDED_DATABASE_FILE, Settings, embedded_database_url
 from server.domain.identity.principal import Principal, Role
-from tests.schema_template import DATABASE_FILE, migrated_sqlite, sqlite_url
+from tests.schema_template import migrated_sqlite
 
 
 def settings_for(data_dir: Path, **env: str) -> Settings:
@@ -31,9 +31,8 @@ async def running(
     """The application started on ``data_dir``; ``listeners=False`` leaves out its HTTP and gRPC
     servers, for tests that call the domain services in this process."""
     settings = settings_for(data_dir, **env)
-    embedded_database = settings.data_dir / DATABASE_FILE
-    if settings.database_url == sqlite_url(embedded_database):  # the embedded default, not PostgreSQL
-        migrated_sqlite(embedded_database)
+    if settings.database_url == embedded_database_url(settings.data_dir):  # not PostgreSQL
+        migrated_sqlite(settings.data_dir / EMBEDDED_DATABASE_FILE)
     app = Application(settings)
     await app.start(listeners=listeners)
     try:
