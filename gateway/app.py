@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 
 from contract import metadata as http_metadata
+from contract.ids import random_uuid
 from gateway import metrics
 from gateway.binding import JSON_LIMIT, BodyTooLarge, RequestBinder, parse_json_body
 from gateway.codec import BindError, codec_for
@@ -88,7 +88,7 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = _header_map(scope)
-        request_id = headers.get("x-request-id") or str(uuid.uuid4())
+        request_id = headers.get("x-request-id") or random_uuid()
         method, path = scope["method"], scope["path"]
         match = self.router.match(method, path)
         template = match.route.template if isinstance(match, Match) else "unmatched"
@@ -208,7 +208,7 @@ class Gateway:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _header_map(scope)
-        request_id = headers.get("x-request-id") or str(uuid.uuid4())
+        request_id = headers.get("x-request-id") or random_uuid()
         match = self.router.match("GET", scope["path"])
         if not isinstance(match, Match) or not match.route.websocket:
             await send({"type": "websocket.close", "code": 4404})

@@ -43,14 +43,14 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "server.config": (),
     "server.keyfiles": (),
     "server.redaction": (),
-    "server.storage": ("server.errors",),
+    "server.storage": ("server.errors", "contract"),
     "server.cache": ("server.errors",),
     "server.domain": _DOMAIN_BASE,  # the shared root: clock, memo, fields, events, ports, ...
     **{
         f"server.domain.{context}": (*_DOMAIN_BASE, *(f"server.domain.{c}" for c in allowed))
         for context, allowed in CONTEXTS.items()
     },
-    "server.devicelink": ("server.domain", "server.errors", "server.keyfiles", "ext"),
+    "server.devicelink": ("server.domain", "server.errors", "server.keyfiles", "contract", "ext"),
     "server.rpc": ("server.domain", "server.errors", "contract", "hxtp"),
     "server.cli": ("server",),  # the entry point: everything
     "server.app": ("server", "gateway", "ext"),  # the composition root: everything

@@ -27,13 +27,12 @@ connected, before anything is written.
 from __future__ import annotations
 
 import json
-import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import ext
+from contract.ids import random_hex, random_uuid
 from ext import HxtpRejection
 from server.devicelink import profiles
 from server.devicelink.ordering import DeviceOrder
@@ -74,11 +73,11 @@ class Sent:
 
 
 def new_message_id() -> str:
-    return str(uuid.uuid4())
+    return random_uuid()
 
 
 def new_nonce() -> str:
-    return secrets.token_hex(16)  # 32 lowercase hex chars, as the SDKs write (§7)
+    return random_hex(16)  # 32 lowercase hex chars, as the SDKs write (§7)
 
 
 class OutboundLink:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import secrets
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import ext
+from contract.ids import random_hex, random_uuid
 from server.devicelink import profiles
 from server.domain.clock import epoch_ms
 
@@ -39,7 +38,7 @@ class SdkEvents:
         """`event` (the documented JSON object) as a signed HxTP envelope for the client whose
         hello frame was `hello` (its device_id and tenant_id are echoed, as the SDK sent them)."""
         params = dict(event)
-        message_id = str(uuid.uuid4())
+        message_id = random_uuid()
         header: dict[str, Any] = {
             "version": profiles.V31,
             "message_type": str(event.get("type", "event")),
@@ -50,7 +49,7 @@ class SdkEvents:
             "request_id": message_id,
             "sequence_number": next(self._sequence),
             "timestamp": self._clock_ms(),
-            "nonce": secrets.token_hex(16),
+            "nonce": random_hex(16),
             "payload_hash": ext.outbound_payload_hash(ext.VARIANT_PY_ED25519, params),
         }
         params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False)

@@ -8,12 +8,12 @@ It is set before the first table is declared because names are assigned when a t
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import MetaData
 from sqlmodel import Field, SQLModel
 
+from contract.ids import random_uuid
 from server.storage.types import UTCDateTime, utc_now
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -31,7 +31,7 @@ ID_LENGTH = 36  # a canonical UUID string
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    return random_uuid()
 
 
 class Tenant(SQLModel, table=True):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from contract.ids import random_uuid
 from server.domain import fields
 from server.domain.firmware import semver
 from server.domain.firmware.signing import ReleaseSigner
@@ -139,7 +139,7 @@ class FirmwareReleases:
             )
         checksum = hashlib.sha256(image).hexdigest()
         row = FirmwareRelease(
-            id=str(uuid.uuid4()),
+            id=random_uuid(),
             tenant_id=tenant_id,
             device_type=kind,
             version=version.strip(),

@@ -10,12 +10,12 @@ use, and what the user may do now is looked up afresh by the authenticator.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import OrderedDict
 from typing import Any
 
 import jwt
 
+from contract.ids import random_uuid
 from server.domain.identity.principal import Principal, Role
 from server.errors import Code, HxtpError
 
@@ -41,7 +41,7 @@ class TokenService:
             "role": principal.role.label,
             "iat": now,
             "exp": now + (self._ttl if ttl_seconds is None else ttl_seconds),
-            "jti": str(uuid.uuid4()),
+            "jti": random_uuid(),
         }
         if principal.scopes is not None:
             claims["scopes"] = sorted(principal.scopes)
