@@ -205,7 +205,7 @@ class Application:
         self.device_keys = DeviceKeys(self.database, secret_box, key_grace, self.memos)  # the link's port
         # Hash-chained audit log and live event bus: the domain services that record and announce.
         self.audit = AuditLog(self.database, self.writer)
-        self.events = EventBus(self.cache, settings.ws_queue_size)
+        self.events = EventBus(self.cache, settings.ws_queue_size, local_only=not settings.redis_url)
         self.manifests = Manifests(self.database, self.audit, self.memos)
         self.devices = Devices(
             self.database, secret_box, self.presence, settings.api_base_url, key_grace, self.audit, self.memos

@@ -169,10 +169,13 @@ class _TenantFeed:
 
 
 class EventBus:
-    def __init__(self, cache: Cache, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(self, cache: Cache, queue_size: int = DEFAULT_QUEUE_SIZE, local_only: bool = False) -> None:
+        """`local_only`: the cache is this process's own, so a tenant nobody here subscribes to has no
+        subscriber anywhere, and its events are not even encoded (every command announces one)."""
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self._cache = cache
+        self._local_only = local_only
         self._queue_size = queue_size
         self._feeds: dict[str, _TenantFeed] = {}
         self._leaving: set[asyncio.Task[None]] = set()  # feeds cancelled, still unsubscribing
@@ -183,6 +186,8 @@ class EventBus:
         Live events are best effort (at most once, no history): a cache outage must not fail the
         command or device message that caused the event, so it is logged here, not raised.
         """
+        if self._local_only and tenant_id not in self._feeds:
+            return True
         try:
             await self._cache.publish(events_channel(tenant_id), event.to_json())
         except Exception as exc:

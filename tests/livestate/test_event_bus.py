@@ -17,9 +17,10 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_one_cache_subscription_per_tenant_fans_out_to_every_subscriber() -> None:
+@pytest.mark.parametrize("local_only", [False, True])  # True: the in-process cache's own bus
+async def test_one_cache_subscription_per_tenant_fans_out_to_every_subscriber(local_only: bool) -> None:
     cache = MemoryCache()
-    bus = EventBus(cache)
+    bus = EventBus(cache, local_only=local_only)
     async with bus.subscribe("t1") as first, bus.subscribe("t1") as second, bus.subscribe("t2") as other:
         await _settle()
         assert bus.subscriber_count("t1") == 2 and bus.subscriber_count() == 3
