@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,6 +56,17 @@ _TEXT_LIMITS = {
 
 _HEAD: Table = AuditChainHead.__table__  # type: ignore[attr-defined]  # SQLModel sets it at class creation
 _LOG: Table = AuditEntryRow.__table__  # type: ignore[attr-defined]
+# Built once: every group commit runs them, and building a statement costs more than running it.
+_CLAIM = (
+    update(_HEAD)
+    .where(_HEAD.c.chain_id == bindparam("b_chain"))
+    .values(last_row_id=_HEAD.c.last_row_id + bindparam("b_count"))
+    .returning(_HEAD.c.last_row_id, _HEAD.c.last_hash)
+)
+_SET_LAST_HASH = (
+    update(_HEAD).where(_HEAD.c.chain_id == bindparam("b_chain")).values(last_hash=bindparam("b_hash"))
+)
+_APPEND = insert(_LOG)
 _COLUMNS = (
     "row_id",
     "prev_hash",
@@ -93,13 +104,8 @@ def _checked(name: str, value: str | None, required: bool = False) -> str | None
 
 async def _claim(connection: AsyncConnection, chain_id: str, count: int) -> tuple[int, str]:
     """Advances the chain's head by `count` rows: (the last row_id before them, its hash)."""
-    claim = (
-        update(_HEAD)
-        .where(_HEAD.c.chain_id == chain_id)
-        .values(last_row_id=_HEAD.c.last_row_id + count)
-        .returning(_HEAD.c.last_row_id, _HEAD.c.last_hash)
-    )
-    row = (await connection.execute(claim)).first()
+    claim = {"b_chain": chain_id, "b_count": count}
+    row = (await connection.execute(_CLAIM, claim)).first()
     if row is None:  # the chain's first rows: create its head (a concurrent creator wins harmlessly)
         dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         await connection.execute(
@@ -107,7 +113,7 @@ async def _claim(connection: AsyncConnection, chain_id: str, count: int) -> tupl
             .values(chain_id=chain_id, last_row_id=0, last_hash=GENESIS_HASH)
             .on_conflict_do_nothing()
         )
-        row = (await connection.execute(claim)).one()
+        row = (await connection.execute(_CLAIM, claim)).one()
     return int(row[0]) - count, str(row[1])
 
 
@@ -139,10 +145,8 @@ class AuditAppend:
                 entry = AuditEntry(prev_hash=prev_hash, row_hash=digest, chain_id=chain_id, **hashed)
                 rows.append({name: getattr(entry, name) for name in _COLUMNS})
                 results[index], prev_hash = entry, digest
-            await connection.execute(insert(_LOG), rows)
-            await connection.execute(
-                update(_HEAD).where(_HEAD.c.chain_id == chain_id).values(last_hash=prev_hash)
-            )
+            await connection.execute(_APPEND, rows)
+            await connection.execute(_SET_LAST_HASH, {"b_chain": chain_id, "b_hash": prev_hash})
         return [entry for entry in results if entry is not None]
 
 
