@@ -18,6 +18,10 @@ This wrapper owns the TCP listener and hands each accepted connection to amqtt t
 
 Here ``stop()`` closes the listener first, then every client socket (a reader that swallowed its
 cancellation then sees end-of-file at once), then shuts amqtt down.
+
+``deliver`` lets code in this process publish without being a client: the message goes straight onto
+the queue amqtt puts a client's parsed PUBLISH on (server.devicelink.local_publisher uses it for the
+server's own messages).
 """
 
 from __future__ import annotations
@@ -52,6 +56,17 @@ _BROKER_CONFIG: dict[str, Any] = {
     # installed plugin, $SYS included) to exactly this list.
     "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
 }
+
+
+class BrokerNotRunningError(ConnectionError):
+    """``deliver`` was called while the broker is stopped (or stopping)."""
+
+
+def _check_publish_topic(topic: str) -> None:
+    # What amqtt refuses in a client's PUBLISH (it closes that client's connection); deliver skips
+    # that check, so it makes it here: a message must name one topic, and never a broker's own "$...".
+    if not topic or "#" in topic or "+" in topic or topic.startswith("$"):
+        raise ValueError(f"cannot publish to the topic {topic!r}")
 
 
 def _is_loopback_address(host: str) -> bool:
@@ -140,6 +155,25 @@ class EmbeddedBroker:
             await asyncio.gather(*pending, return_exceptions=True)
         await server.wait_closed()
         log.info("embedded MQTT broker on %s stopped", self.url)
+
+    async def deliver(self, topic: str, payload: bytes) -> None:
+        """Hand one message to the broker's delivery, as if a client had published it.
+
+        Each subscriber gets it at the QoS it subscribed with and without the retain flag, and
+        nothing is retained: what amqtt does with a client's QoS 1 PUBLISH. The queue is unbounded,
+        so this never waits: when it returns the broker holds the message, and messages handed
+        over one after the other are delivered in that order (one task serves the queue, FIFO).
+        Raises BrokerNotRunningError once ``stop()`` has begun.
+
+        No ACL is applied on the way in (amqtt's ``topic-check`` plugins see a client's PUBLISH, not
+        this): only the server's own code may call it, never on behalf of a device.
+        """
+        _check_publish_topic(topic)
+        broker = self._broker
+        if broker is None:
+            raise BrokerNotRunningError(f"the embedded MQTT broker on {self.url} is not running")
+        # qos None: amqtt then uses each subscription's QoS, as it does for a client's PUBLISH.
+        await broker.internal_message_broadcast(topic, payload, None)
 
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         broker = self._broker
