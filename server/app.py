@@ -33,6 +33,7 @@ from server.devicelink.bridge import DeviceBridge
 from server.devicelink.broker import EmbeddedBroker
 from server.devicelink.connection import MqttConnection
 from server.devicelink.inbound import InboundPipeline, Limits
+from server.devicelink.local_publisher import LocalPublisher
 from server.devicelink.ordering import DeviceOrder
 from server.devicelink.ota import LinkOtaSender
 from server.devicelink.outbound import OutboundLink
@@ -334,6 +335,8 @@ class Application:
             self.mqtt,
             self.inbound,
             self.device_messages,
+            # An embedded broker runs in this process: our messages go straight into it, not over loopback.
+            publisher=self.mqtt if self.broker is None else LocalPublisher(self.broker),
             shared_group=settings.mqtt_shared_group,
             embedded_broker=self.broker is not None,
             connections=self.presence,

@@ -11,15 +11,18 @@ database or Redis is down is counted and dropped (the outage is said once, by `O
 per message), and anything else that goes wrong with one message is logged (with its topic, never
 its payload) and the next message is served.
 
-Out: `publish` at QoS 1 through the connection's bounded in-flight window; a broker that is down or
-does not acknowledge in time answers GATEWAY_ERROR (503) to the caller, the one translation of
-broker errors.
+Out: `publish` at QoS 1 through an `MqttPublisher`: the connection (its bounded in-flight window), or,
+when the broker is the embedded one in this process, straight into that broker
+(server.devicelink.local_publisher); the composition root picks one. A broker that is down or does
+not acknowledge in time answers GATEWAY_ERROR (503) to the caller, the one translation of broker
+errors.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from prometheus_client import Counter
 
@@ -53,6 +56,18 @@ def subscription_filters(shared_group: str, embedded_broker: bool) -> tuple[str,
     return tuple(f"{prefix}hxtp/+/device/+/{channel}" for channel in sorted(DEVICE_CHANNELS))
 
 
+class MqttPublisher(Protocol):
+    """Where the bridge's messages go: MqttConnection, or LocalPublisher on the embedded broker."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def publish(self, topic: str, payload: bytes, *, acknowledged: bool = False) -> None:
+        """QoS 1; returns once the broker holds it when `acknowledged`. Raises MqttNotConnectedError
+        while the broker cannot take it, TimeoutError when it does not acknowledge in time."""
+        ...
+
+
 class DeviceBridge:
     def __init__(
         self,
@@ -60,12 +75,14 @@ class DeviceBridge:
         pipeline: InboundPipeline,
         messages: DeviceMessages,
         *,
+        publisher: MqttPublisher | None = None,
         shared_group: str = "",
         embedded_broker: bool = True,
         connections: Connections | None = None,
         outages: Outages | None = None,
     ) -> None:
         self._mqtt = mqtt
+        self._publisher: MqttPublisher = mqtt if publisher is None else publisher
         self._outages = outages if outages is not None else Outages({}, {})
         # EMQX reports client connections on $SYS topics (every replica hears each: presence is per
         # process); the embedded broker reports them to its plugin instead.
@@ -92,11 +109,13 @@ class DeviceBridge:
 
     @property
     def connected(self) -> bool:
-        return self._mqtt.connected
+        # Both ways: a command published while the connection is down would reach the device, but
+        # its ack would not reach us; it is refused up front, as when both were one connection.
+        return self._mqtt.connected and self._publisher.connected
 
     async def publish(self, topic: str, payload: bytes, acknowledged: bool = False) -> None:
         try:
-            await self._mqtt.publish(topic, payload, qos=1, acknowledged=acknowledged)
+            await self._publisher.publish(topic, payload, acknowledged=acknowledged)
         except MqttNotConnectedError:
             raise HxtpError(Code.GATEWAY_ERROR, "The MQTT broker is not reachable") from None
         except TimeoutError:

@@ -1,10 +1,10 @@
 """One turn per device, held around number + sign + publish: what makes sequence numbers reach the
 wire in increasing order, however many commands to one device run at once, here or on other replicas.
 
-Within a process a lock does it: publishing writes to the connection's socket without waiting, so
-messages leave in the order their publishes ran, and holding the device's lock from taking the
-number to that write makes that the order of the numbers. Other devices never wait. A device's
-entry exists only while someone holds or waits for it.
+Within a process a lock does it: publishing writes to the connection's socket (or, on the embedded
+broker, onto its delivery queue) without waiting, so messages leave in the order their publishes
+ran, and holding the device's lock from taking the number to that write makes that the order of the
+numbers. Other devices never wait. A device's entry exists only while someone holds or waits for it.
 
 Across replicas (a shared cache), the turn is also a claim in the cache (`set_if_absent`, released
 with `delete_if_equal`), and the publish inside it waits for the broker's PUBACK: the broker then
