@@ -4,14 +4,12 @@ the bridge after a broker restart. Presence: test_presence.py."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from server.domain.events import events_channel
 from tests.devicelink.conftest import Link, _ready, accepted, eventually
 from tests.integration.harness import base_url, running
 
@@ -29,27 +27,29 @@ async def test_telemetry_is_bounded_and_published(link: Link) -> None:
     app = link.app
     device = await link.device()
     peer = await link.peer(device)
-    events = app.cache.subscribe(events_channel(device.tenant_id))
-    first = asyncio.ensure_future(anext(events))
-    await asyncio.sleep(0.05)
-    try:
-        before = accepted("telemetry")
-        for reading in ("22.40", "22.50", "22.60"):
-            peer.publish(
-                device.topic("telemetry"),
-                device.build("telemetry", f'{{"temperature":{reading},"humidity":41.30,"status":"nominal"}}'),
-            )
-        await eventually(lambda: accepted("telemetry") >= before + 3)
-        kept = await app.device_messages.telemetry(device.device_id)
-        assert [entry["data"]["temperature"] for entry in kept] == [22.6, 22.5]  # newest first
-        event = json.loads(await asyncio.wait_for(first, 5))
-        assert event["type"] == "telemetry" and event["data"]["temperature"] == 22.4
+    async with app.events.subscribe(device.tenant_id) as events:
+        first = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0.05)
+        try:
+            before = accepted("telemetry")
+            for reading in ("22.40", "22.50", "22.60"):
+                peer.publish(
+                    device.topic("telemetry"),
+                    device.build(
+                        "telemetry", f'{{"temperature":{reading},"humidity":41.30,"status":"nominal"}}'
+                    ),
+                )
+            await eventually(lambda: accepted("telemetry") >= before + 3)
+            kept = await app.device_messages.telemetry(device.device_id)
+            assert [entry["data"]["temperature"] for entry in kept] == [22.6, 22.5]  # newest first
+            event = await asyncio.wait_for(first, 5)
+            assert event.type == "telemetry" and event.data is not None and event.data["temperature"] == 22.4
 
-        shown = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
-        assert shown.json()["active"] is True and shown.json()["last_seen"] is not None
-    finally:
-        await events.aclose()
-        await peer.close()
+            shown = await link.http.get(f"/api/v1/devices/{device.device_id}", headers=link.headers())
+            assert shown.json()["active"] is True and shown.json()["last_seen"] is not None
+        finally:
+            first.cancel()
+            await peer.close()
 
 
 async def test_the_bridge_resubscribes_after_the_broker_comes_back(embedded_link: Link) -> None:

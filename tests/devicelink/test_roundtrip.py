@@ -5,11 +5,8 @@ as the firmware would, its ack and state, and what the server records of each.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 
 import ext
-from server.domain.events import events_channel
 from tests.devicelink.conftest import Link, accepted, eventually
 
 
@@ -44,22 +41,20 @@ async def test_command_ack_and_state_round_trip(link: Link) -> None:
         await app.outbound.send_command(device.device_id, "toggle", {"state": 0})
         device.accept_command((await peer.next_message())[1])
 
-        events = app.cache.subscribe(events_channel(device.tenant_id))
-        first_event = asyncio.ensure_future(anext(events))
-        await asyncio.sleep(0.05)  # the subscription is made on the first __anext__
-        peer.publish(device.topic("cmd_ack"), device.ack(sent.message_id))
-        # Firmware params are written verbatim: spaces and unsorted keys stay, the hash is of this text.
-        peer.publish(device.topic("state"), device.build("state", '{"power": "on", "brightness": 80}'))
+        async with app.events.subscribe(device.tenant_id) as events:
+            first_event = asyncio.ensure_future(anext(events))
+            await asyncio.sleep(0.05)  # the bus's feed subscribes to the cache on its first turn
+            peer.publish(device.topic("cmd_ack"), device.ack(sent.message_id))
+            # Firmware params are written verbatim: spaces and unsorted keys stay, the hash is of this text.
+            peer.publish(device.topic("state"), device.build("state", '{"power": "on", "brightness": 80}'))
 
-        record = await eventually(lambda: app.command_outcomes.get(device.device_id, sent.message_id))
-        assert record.status == "acked" and record.error is None
-        event = json.loads(await asyncio.wait_for(first_event, 5))
-        assert event["type"] == "state_update" and event["device_id"] == device.device_id
-        assert event["state"] == {"power": "on", "brightness": 80} and isinstance(event["timestamp"], int)
+            record = await eventually(lambda: app.command_outcomes.get(device.device_id, sent.message_id))
+            assert record.status == "acked" and record.error is None
+            event = await asyncio.wait_for(first_event, 5)
+            assert event.type == "state_update" and event.device_id == device.device_id
+            assert event.state == {"power": "on", "brightness": 80} and isinstance(event.timestamp, int)
         state = await app.device_messages.latest_state(device.device_id)
         assert state is not None and state[0] == {"power": "on", "brightness": 80}
-        with contextlib.suppress(RuntimeError):
-            await events.aclose()
 
         failed = device.ack("11111111-2222-4333-8444-555555555555", error="Missing 'state' parameter")
         peer.publish(device.topic("cmd_ack"), failed)
