@@ -72,10 +72,6 @@ class Sent:
     payload: bytes
 
 
-def new_message_id() -> str:
-    return random_uuid()
-
-
 def new_nonce() -> str:
     return random_hex(16)  # 32 lowercase hex chars, as the SDKs write (§7)
 
@@ -91,7 +87,7 @@ class OutboundLink:
         client_id: str,
         receive_buffer: int = 4096,
         clock_ms: Callable[[], int] = epoch_ms,
-        message_ids: Callable[[], str] = new_message_id,
+        message_ids: Callable[[], str] = random_uuid,
         nonces: Callable[[], str] = new_nonce,
         order: DeviceOrder | None = None,
     ) -> None:

@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ext
-from contract.ids import random_hex, random_uuid
+from contract.ids import random_uuid
 from server.devicelink import profiles
+from server.devicelink.outbound import new_nonce
 from server.domain.clock import epoch_ms
 
 
@@ -49,7 +50,7 @@ class SdkEvents:
             "request_id": message_id,
             "sequence_number": next(self._sequence),
             "timestamp": self._clock_ms(),
-            "nonce": random_hex(16),
+            "nonce": new_nonce(),
             "payload_hash": ext.outbound_payload_hash(ext.VARIANT_PY_ED25519, params),
         }
         params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False)

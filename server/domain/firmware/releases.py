@@ -20,7 +20,6 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from contract.ids import random_uuid
 from server.domain import fields
 from server.domain.firmware import semver
 from server.domain.firmware.signing import ReleaseSigner
@@ -139,7 +138,6 @@ class FirmwareReleases:
             )
         checksum = hashlib.sha256(image).hexdigest()
         row = FirmwareRelease(
-            id=random_uuid(),
             tenant_id=tenant_id,
             device_type=kind,
             version=version.strip(),
