@@ -41,6 +41,9 @@ command-embedded | bench/bench_command.py | 2 | BENCH_DURATION=5s BENCH_SECONDS=
   | >= 0.15 of the empty handler; p99 <= 20 ms at 1,000 commands/s | commands/s / empty handler req/s
 command-production | bench/bench_command.py --production | 2 | BENCH_DURATION=5s BENCH_SECONDS=5 \
   | >= 0.15 of the empty handler; p99 <= 20 ms at 1,000 commands/s | commands/s / empty handler req/s
+floor | bench/bench_floor.py | 1 | BENCH_DURATION=5s \
+  | the least work a durable, signed, delivered command can take here: what bounds the command path \
+  | top rung (parse + sign + commit + publish) req/s / empty handler req/s
 grpc | bench/bench_grpc.py | 2 | BENCH_SECONDS=5 \
   | >= 0.5 of an empty grpc.aio unary method | ExecuteCommand calls/s / empty unary calls/s
 ingest-mqtt | bench/bench_ingest_mqtt.py | 2 | \
