@@ -138,6 +138,30 @@ async def _fixed_rate(port: int, paths: list[str], token: str, body: bytes) -> l
     return latencies
 
 
+def _cpu_ticks(pid: int) -> int:
+    """CPU time (clock ticks) of the process and its direct children (py-spy runs the server as one)."""
+    total = 0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for process in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def _settle(pid: int, limit_s: float = 60.0) -> float:
+    """Waits until the server is idle (under a tenth of a core over half a second), so the fixed-rate
+    run measures latency at that rate, not the backlog the throughput run left (the embedded broker
+    still delivering what was accepted); returns how long that took."""
+    started = time.monotonic()
+    ticks_per_s = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() - started < limit_s:
+        before = _cpu_ticks(pid)
+        time.sleep(0.5)
+        if (_cpu_ticks(pid) - before) / ticks_per_s < 0.05:
+            break
+    return time.monotonic() - started
+
+
 def _round_robin_script(paths: list[str], body: str, token: str) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
@@ -182,6 +206,7 @@ def main() -> int:
             script = _round_robin_script(paths, body, token)
             wrk(f"http://127.0.0.1:{port}{paths[0]}", script)  # warm-up
             command = wrk(f"http://127.0.0.1:{port}{paths[0]}", script)
+            settled_s = _settle(process.pid)
             latencies = asyncio.run(_fixed_rate(port, paths, token, body.encode()))
         finally:
             process.send_signal(signal.SIGINT) if PROFILE else process.terminate()  # py-spy writes on SIGINT
@@ -194,6 +219,7 @@ def main() -> int:
         f"  p99 {command.get('p99_ms', 0):.2f} ms  non-2xx {command['errors']:.0f}"
     )
     print(f"ratio command/empty: {command['rps'] / empty['rps']:.3f}")
+    print(f"server idle again {settled_s:.1f} s after the throughput run")
     print(
         f"at {RATE}/s for {SECONDS:.0f} s: p50 {quantiles[49]:.2f} ms  p99 {quantiles[98]:.2f} ms"
         f"  ({len(latencies)} commands)"
