@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -43,9 +41,7 @@ def _sqlite_file(url: URL) -> Path | None:
 _SQLITE_POOL_TIMEOUT_S = 30.0
 
 
-def _enable_sqlite_pragmas(
-    dbapi_connection: Any, _record: ConnectionPoolEntry, busy_timeout_ms: int = _SQLITE_BUSY_TIMEOUT_MS
-) -> None:
+def _enable_sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Per connection, because SQLite forgets foreign_keys (and busy_timeout) on every new connection.
     # WAL lets readers proceed while one writer commits; it is persistent but cheap to re-assert.
     cursor = dbapi_connection.cursor()
@@ -56,7 +52,7 @@ def _enable_sqlite_pragmas(
         # fsync (milliseconds) into a write, which is what lets the embedded default keep up.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
 
@@ -86,58 +82,6 @@ def create_engine_for(url: str) -> AsyncEngine:
             connect_args={"timeout": _PG_CONNECT_TIMEOUT_S},
         )
     return create_async_engine(parsed)
-
-
-def _inline_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    # busy_timeout 0: a connection on the event loop thread must never sleep in SQLite's busy
-    # handler (the async engine's holder of the lock needs the loop to finish); the caller retries.
-    _enable_sqlite_pragmas(dbapi_connection, record, busy_timeout_ms=0)
-    dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
-    # Nor checkpoint there: a checkpoint copies the log into the database and syncs both, which can
-    # take tens of milliseconds; the writer runs them on a thread instead (`checkpoint_wal`).
-    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
-
-
-def _begin_immediate(connection: Connection) -> None:
-    # The write lock at BEGIN: "busy" can then only come at once, before any work was done.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def inline_sqlite_engine(engine: AsyncEngine) -> Engine | None:
-    """A synchronous engine on the same SQLite file as `engine`, for short write transactions run on
-    the event loop thread itself; None for anything but a SQLite file (an in-memory database is
-    private to its connection, and a server's round trips belong off the loop)."""
-    url = engine.url
-    if not _is_sqlite(url) or _sqlite_file(url) is None:
-        return None
-    inline = create_engine(
-        url.set(drivername="sqlite+pysqlite"),
-        pool_size=1,
-        max_overflow=0,
-        connect_args={"check_same_thread": False},  # disposed from whichever thread shuts down
-    )
-    event.listen(inline, "connect", _inline_connect)
-    event.listen(inline, "begin", _begin_immediate)
-    return inline
-
-
-def checkpoint_wal(engine: Engine) -> None:
-    """Copies what the SQLite file's write-ahead log holds into the database, without waiting for
-    or blocking anyone (PASSIVE); blocking I/O, for a worker thread. Its own connection: the loop
-    thread's stays free meanwhile."""
-    database = engine.url.database
-    assert database is not None  # an inline engine is always on a file
-    connection = sqlite3.connect(database)
-    try:
-        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        connection.close()
-
-
-def is_sqlite_busy(error: OperationalError) -> bool:
-    """True when SQLite refused for a lock another connection holds (retrying later can succeed)."""
-    code = getattr(error.orig, "sqlite_errorcode", None)  # an extended code: its low byte is the primary
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class Database:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.audit.chain import (
     GENESIS_HASH,
@@ -102,18 +102,18 @@ def _checked(name: str, value: str | None, required: bool = False) -> str | None
     return value
 
 
-def _claim(connection: Connection, chain_id: str, count: int) -> tuple[int, str]:
+async def _claim(connection: AsyncConnection, chain_id: str, count: int) -> tuple[int, str]:
     """Advances the chain's head by `count` rows: (the last row_id before them, its hash)."""
     claim = {"b_chain": chain_id, "b_count": count}
-    row = connection.execute(_CLAIM, claim).first()
+    row = (await connection.execute(_CLAIM, claim)).first()
     if row is None:  # the chain's first rows: create its head (a concurrent creator wins harmlessly)
         dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        connection.execute(
+        await connection.execute(
             dialect_insert(_HEAD)
             .values(chain_id=chain_id, last_row_id=0, last_hash=GENESIS_HASH)
             .on_conflict_do_nothing()
         )
-        row = connection.execute(_CLAIM, claim).one()
+        row = (await connection.execute(_CLAIM, claim)).one()
     return int(row[0]) - count, str(row[1])
 
 
@@ -130,14 +130,14 @@ class AuditAppend:
         return chain_of(self.fields["tenant_id"])
 
     @classmethod
-    def apply_all(cls, connection: Connection, items: Sequence[AuditAppend]) -> list[AuditEntry]:
+    async def apply_all(cls, connection: AsyncConnection, items: Sequence[AuditAppend]) -> list[AuditEntry]:
         by_chain: dict[str, list[int]] = {}
         for index, item in enumerate(items):
             by_chain.setdefault(item.chain_id, []).append(index)
         results: list[AuditEntry | None] = [None] * len(items)
         for chain_id in sorted(by_chain):  # one lock order for every writer
             indexes = by_chain[chain_id]
-            last_row_id, prev_hash = _claim(connection, chain_id, len(indexes))
+            last_row_id, prev_hash = await _claim(connection, chain_id, len(indexes))
             rows = []
             for offset, index in enumerate(indexes):
                 hashed = {**items[index].fields, "row_id": last_row_id + offset + 1}
@@ -145,8 +145,8 @@ class AuditAppend:
                 entry = AuditEntry(prev_hash=prev_hash, row_hash=digest, chain_id=chain_id, **hashed)
                 rows.append({name: getattr(entry, name) for name in _COLUMNS})
                 results[index], prev_hash = entry, digest
-            connection.execute(_APPEND, rows)
-            connection.execute(_SET_LAST_HASH, {"b_chain": chain_id, "b_hash": prev_hash})
+            await connection.execute(_APPEND, rows)
+            await connection.execute(_SET_LAST_HASH, {"b_chain": chain_id, "b_hash": prev_hash})
         return [entry for entry in results if entry is not None]
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from server.domain.fleet.devices import Devices
@@ -76,7 +76,7 @@ class NewCommand:
     id: str = field(default_factory=new_id)
 
     @classmethod
-    def apply_all(cls, connection: Connection, items: Sequence[NewCommand]) -> list[None]:
+    async def apply_all(cls, connection: AsyncConnection, items: Sequence[NewCommand]) -> list[None]:
         now = utc_now()
         rows = [
             {
@@ -94,7 +94,7 @@ class NewCommand:
             }
             for item in items
         ]
-        connection.execute(insert(_TABLE), rows)
+        await connection.execute(insert(_TABLE), rows)
         return [None] * len(items)
 
 
@@ -117,7 +117,7 @@ class StatusChange:
     from_status: str = "pending"
 
     @classmethod
-    def apply_all(cls, connection: Connection, items: Sequence[StatusChange]) -> list[None]:
+    async def apply_all(cls, connection: AsyncConnection, items: Sequence[StatusChange]) -> list[None]:
         now = utc_now()
         rows = [
             {
@@ -129,7 +129,7 @@ class StatusChange:
             }
             for item in items
         ]
-        connection.execute(_STATUS_CHANGE, rows)
+        await connection.execute(_STATUS_CHANGE, rows)
         return [None] * len(items)
 
 
@@ -144,7 +144,9 @@ class AckChange:
     error: str | None
 
     @classmethod
-    def apply_all(cls, connection: Connection, items: Sequence[AckChange]) -> list[tuple[str, str] | None]:
+    async def apply_all(
+        cls, connection: AsyncConnection, items: Sequence[AckChange]
+    ) -> list[tuple[str, str] | None]:
         results: list[tuple[str, str] | None] = []
         for item in items:
             statement = (
@@ -157,7 +159,7 @@ class AckChange:
                 )
                 .returning(_TABLE.c.tenant_id, _TABLE.c.id)
             )
-            row = connection.execute(statement).first()
+            row = (await connection.execute(statement)).first()
             results.append(None if row is None else (str(row[0]), str(row[1])))
         return results
 
