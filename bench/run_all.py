@@ -1,4 +1,4 @@
-"""`make bench`: the seven benchmarks in one run, each against its baseline measured in the same run.
+"""`make bench`: seven benchmarks and the command path's floor, each against a baseline of the same run.
 
 Each benchmark runs as its own process (its servers pinned to core 0, its load to core 1), a few
 times over; the figures it prints on its RESULT line are reported as min / median / max over those
