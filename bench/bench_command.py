@@ -150,8 +150,8 @@ def _cpu_ticks(pid: int) -> int:
 
 def _settle(pid: int, limit_s: float = 60.0) -> float:
     """Waits until the server is idle (under a tenth of a core over half a second), so the fixed-rate
-    run measures latency at that rate, not the backlog the throughput run left (the embedded broker
-    still delivering what was accepted); returns how long that took."""
+    run measures latency at that rate, not work the throughput run left behind (such as the embedded
+    broker still delivering what it accepted); returns how long that took."""
     started = time.monotonic()
     ticks_per_s = os.sysconf("SC_CLK_TCK")
     while time.monotonic() - started < limit_s:
