@@ -5,8 +5,9 @@ serves on, once per rung of a ladder (FLOOR_LEVEL), each rung adding one thing a
 
 - `parse`: read the body, parse the JSON, verify an HS256 bearer token (stdlib hmac), find the device
   in a dict, answer 202 with a fresh command id;
-- `sign`: + validate the params with the compiled validator (ext), build the v3.1 envelope with its
-  payload hash, sequence, nonce and timestamp, sign it (ext.HmacKey);
+- `sign`: + validate the params with the compiled validator (ext), build the envelope a new device
+  gets (hxtp-3.1) with its payload hash, sequence, nonce and timestamp through the product's own
+  rules (`server.devicelink.profiles`, `outbound.new_nonce`), sign it (ext.HmacKey);
 - `commit`: + durable before the answer: the command row and a hash-chained audit row written by one
   group-commit writer (sqlite3 on the loop thread, WAL, synchronous=NORMAL, one transaction for all
   that is pending, no thread hop);
@@ -33,8 +34,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import ext
-from contract.ids import random_hex, random_uuid
+from contract.ids import random_uuid
+from server.devicelink import profiles
 from server.devicelink.broker import EmbeddedBroker
+from server.devicelink.outbound import new_nonce
 
 LEVELS = ("parse", "sign", "commit", "publish")
 LEVEL = os.environ.get("FLOOR_LEVEL", "publish")
@@ -105,11 +108,16 @@ class _Device:
 _DEVICES = {device_id: _Device(device_id) for device_id in device_ids()}
 
 
+_OUTBOUND = profiles.OUTBOUND[profiles.PROFILE_FIRMWARE_31]  # what the product writes to a new device
+
+
 def _envelope(device: _Device, action: str, params: dict[str, Any], message_id: str) -> bytes:
+    """The product's envelope, through the same owners of its rules (payload hash, signing string,
+    nonce, framing), without the per-device lookups and checks around them."""
     params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     device.sequence += 1
     header = {
-        "version": "HxTP/3.1",
+        "version": _OUTBOUND.version,
         "message_type": "command",
         "device_id": device.device_id,
         "tenant_id": TENANT,
@@ -118,13 +126,14 @@ def _envelope(device: _Device, action: str, params: dict[str, Any], message_id: 
         "request_id": message_id,
         "sequence_number": device.sequence,
         "timestamp": int(time.time() * 1000),
-        "nonce": random_hex(32),
-        "payload_hash": ext.sha256_hex(params_text),
+        "nonce": new_nonce(),
+        "payload_hash": profiles.outbound_payload_hash(_OUTBOUND.variant, params, params_text, action),
         "action": action,
     }
-    signature = device.key.sign(ext.signing_string_v31({**header, "params": params}))
+    signing = profiles.outbound_signing_string(_OUTBOUND.variant, header, params, params_text)
     head = json.dumps(header, separators=(",", ":"), ensure_ascii=False)
-    return f'{head[:-1]},"params":{params_text},"signature":"{signature}"}}'.encode()
+    body = f'{head[:-1]},"params":{params_text},"signature":"{device.key.sign(signing)}"}}'.encode()
+    return ext.encode_frame(ext.frame_type_for("command"), body) if _OUTBOUND.framed else body
 
 
 class _Writer:
@@ -146,7 +155,8 @@ class _Writer:
         row = self._db.execute(
             "SELECT row_id, row_hash FROM audit_log ORDER BY row_id DESC LIMIT 1"
         ).fetchone()
-        self._last_row, self._last_hash = row if row else (0, "0" * 64)
+        self._last_row: int = row[0] if row else 0
+        self._last_hash: str = row[1] if row else "0" * 64
         self._pending: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -162,7 +172,12 @@ class _Writer:
             while self._pending:
                 await asyncio.sleep(0)  # the callers made ready by the last commit join this batch
                 batch, self._pending = self._pending, []
-                self._commit(batch)
+                try:
+                    self._commit(batch)
+                except Exception as error:  # its callers answer 500, which the runner counts: no hang
+                    for *_, future in batch:
+                        future.set_exception(error)
+                    continue
                 for *_, future in batch:
                     future.set_result(None)
                 _ANSWERED["committed"] += len(batch)
