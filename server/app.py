@@ -264,7 +264,7 @@ class Application:
             },
             Chain(
                 kit.authenticator,
-                devices=FoundBy(self.devices.get),
+                devices=FoundBy(self.devices.record),
                 limiter=kit.limiter,
                 tiers=kit.tiers,
                 outages=self.outages,

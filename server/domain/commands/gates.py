@@ -98,7 +98,7 @@ class CommandGates:
     # ------------------------------------------------------------------ gates
 
     async def _admit(self, request: CommandRequest, quota: Quota) -> Admitted:
-        device = await self._devices.get(request.tenant_id, request.device_id)  # 404 first
+        device = await self._devices.record(request.tenant_id, request.device_id)  # 404 first
         if not request.action:
             raise HxtpError(Code.BAD_REQUEST, "action is required", field="action")
         if device.revoked:

@@ -51,6 +51,40 @@ class DeviceView:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """What the memo keeps of a device row: plain values, read without the ORM's instrumentation on
+    every command (twice per command: the chain's lookup and the gates)."""
+
+    id: str
+    device_type: str
+    home_id: str | None
+    room_id: str | None
+    firmware: str | None
+    last_seen: datetime | None
+    last_heartbeat: datetime | None
+    revoked: bool
+    key_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, device: Device) -> DeviceRecord:
+        return cls(
+            device.id,
+            device.device_type,
+            device.home_id,
+            device.room_id,
+            device.firmware,
+            device.last_seen,
+            device.last_heartbeat,
+            device.revoked,
+            device.key_version,
+            device.created_at,
+            device.updated_at,
+        )
+
+
 @dataclass(frozen=True)
 class Registration:
     device_id: str
@@ -107,13 +141,13 @@ class Devices:
         # Commands read the device two or three times per call; a revocation or rotation forgets it
         # (and the outbound side's keys) on every replica before it answers.
         self._memos = memos if memos is not None else MemoHub()
-        self._memo: TtlMemo[tuple[str, str], Device] = self._memos.memo(DEVICE)
+        self._memo: TtlMemo[tuple[str, str], DeviceRecord] = self._memos.memo(DEVICE)
         self._box = box
         self._presence = presence
         self._api_base_url = api_base_url
         self._grace = grace
 
-    def _view(self, device: Device) -> DeviceView:
+    def _view(self, device: Device | DeviceRecord) -> DeviceView:
         active = not device.revoked and self._presence.is_active(device.id, device.last_seen)
         status = "revoked" if device.revoked else ("online" if active else "offline")
         return DeviceView(
@@ -219,9 +253,15 @@ class Devices:
         """For the command path and existence checks: the row is memoised (what those read changes
         only through revocation and rotation, which forget it everywhere); the view is not: whether
         the device is live comes from presence now."""
-        return self._view(
-            await self._memo.get((tenant_id, device_id), lambda: self._load(tenant_id, device_id))
-        )
+        return self._view(await self.record(tenant_id, device_id))
+
+    async def record(self, tenant_id: str, device_id: str) -> DeviceRecord:
+        """The memoised row alone (404 for another tenant's device): for callers that need to know
+        that it exists or whether it is revoked, not how it is doing."""
+        return await self._memo.get((tenant_id, device_id), lambda: self._record(tenant_id, device_id))
+
+    async def _record(self, tenant_id: str, device_id: str) -> DeviceRecord:
+        return DeviceRecord.of(await self._load(tenant_id, device_id))
 
     async def read(self, tenant_id: str, device_id: str) -> DeviceView:
         """What the API shows: read now, since the device link moves last_seen, last_heartbeat,
