@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from server.domain.clock import iso
 from server.errors import Code, HxtpError
@@ -27,8 +27,27 @@ def plain(value: Any) -> Any:
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    converted = plain(json_format.MessageToDict(struct))
-    return converted if isinstance(converted, dict) else {}
+    """The Struct as `plain` JSON-like Python, read field by field (json_format's generic walk was a
+    visible share of every command)."""
+    return {key: _value(item) for key, item in struct.fields.items()}
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if number.is_integer() and abs(number) <= _MAX_EXACT_INT:
+            return int(number)
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    return None  # null_value, or a Value with nothing set
 
 
 def dict_to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
