@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 import ext
 from contract.ids import random_hex, random_uuid
 from ext import HxtpRejection
@@ -210,6 +212,7 @@ class _Builder:
         try:
             # Compact, raw UTF-8, integers as integers; exactly this text goes into the envelope.
             self._params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            self._params_bytes = self._params_text.encode()
             self._payload_hash = profiles.outbound_payload_hash(
                 outbound.variant, params, self._params_text, self._extra.get("action")
             )
@@ -243,8 +246,12 @@ class _Builder:
         else:
             assert self._key is not None
             signature = self._key.sign(signing)
-        head = json.dumps(header, separators=(",", ":"), ensure_ascii=False)
-        body = f'{head[:-1]},"params":{self._params_text},"signature":"{signature}"}}'.encode()
+        # The header holds ids, numbers and the profile's strings; its text is not signed (the signing
+        # string is built from the values), so orjson's compact UTF-8 serves.
+        head = orjson.dumps(header)
+        body = b"".join(
+            (head[:-1], b',"params":', self._params_bytes, b',"signature":"', signature.encode(), b'"}')
+        )
         if not self._outbound.framed:
             return body
         return ext.encode_frame(ext.frame_type_for(self._message_type), body)
