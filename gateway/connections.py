@@ -77,7 +77,13 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._deadline: asyncio.TimerHandle | None = None
+        # The current deadline and what to answer when it passes; `_timer` fires at or before it.
+        # Moving a deadline later (every request does, several times) only records it: the timer
+        # that fires early schedules itself again, so a request costs no timer of its own.
+        self._due: float | None = None
+        self._due_answer = b""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._in_head = True
         self._head_bytes = 0
         self._idle_since = time.monotonic()
@@ -135,24 +141,45 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
     def handle_websocket_upgrade(self) -> None:
-        self._disarm()  # the WebSocket protocol takes the connection over, with its own ping timeouts
+        self._stop_timer()  # the WebSocket protocol takes the connection over, with its own ping timeouts
         super().handle_websocket_upgrade()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._stop_timer()
         super().connection_lost(exc)
 
     def _arm(self, seconds: float, answer: bytes) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._expired, answer)
+        due = self.loop.time() + seconds
+        self._due, self._due_answer = due, answer
+        if self._timer is not None and self._timer_at <= due:
+            return  # it fires first and moves itself to the new deadline
+        self._schedule(due)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._due = None
+
+    def _stop_timer(self) -> None:
+        self._due = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = self.loop.call_at(at, self._fire), at
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._due is None:
+            return
+        if self.loop.time() < self._due:
+            self._schedule(self._due)
+            return
+        self._due = None
+        self._expired(self._due_answer)
 
     def _expired(self, answer: bytes) -> None:
-        self._deadline = None
         if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
@@ -163,7 +190,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._answer_and_close(answer)
 
     def _answer_and_close(self, answer: bytes) -> None:
-        self._disarm()
+        self._stop_timer()
         if self.cycle is not None:
             # The application sees the client gone: its receive() ends, its late answer is dropped.
             self.cycle.disconnected = True
