@@ -100,11 +100,12 @@ class Identity:
             # Same tenant: never more than the credential was issued with (a token minted for
             # an API key keeps that key's role). A new tenant (registered since): its role.
             same_tenant = facts.tenant_id == principal.tenant_id
-            principal = replace(
+            return replace(
                 principal,
                 tenant_id=facts.tenant_id,
                 role=min(facts.role, principal.role) if same_tenant else facts.role,
                 email=facts.email or principal.email,
+                tier=facts.tier,
             )
         return replace(principal, tier=facts.tier)
 
