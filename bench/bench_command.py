@@ -44,13 +44,13 @@ PARTS = "production" if "--production" in sys.argv[1:] else os.environ.get("BENC
 PROFILE = os.environ.get("BENCH_PROFILE", "")
 
 
-def _unlimited_tier(env: dict[str, str]) -> None:
+def _unlimited_tier(env: dict[str, str], root: Path = ROOT) -> None:
     """Every request counts against the tenant's quota: the benchmark tenant gets the unlimited tier."""
     command = [sys.executable, "-m", "server", "tenants", "set-tier", "bench", "fleet"]
-    subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(command, env=env, cwd=root, check=True, capture_output=True)
 
 
-def _owner_token(env: dict[str, str]) -> str:
+def _owner_token(env: dict[str, str], root: Path = ROOT) -> str:
     out = subprocess.run(
         [
             sys.executable,
@@ -66,12 +66,27 @@ def _owner_token(env: dict[str, str]) -> str:
             "Bench",
         ],
         env=env,
-        cwd=ROOT,
+        cwd=root,
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     return out.strip().splitlines()[-1]
+
+
+BODY = json.dumps({"action": "light_brightness", "params": {"brightness": "80"}})
+
+
+def command_paths(port: int, token: str) -> list[str]:
+    """Registers DEVICES `light` devices in a new home; the command route of each."""
+    home = _post(port, "/api/v1/homes", token, {"home_name": "Bench"})
+    paths = []
+    for _ in range(DEVICES):
+        device = _post(
+            port, "/api/v1/devices/register", token, {"device_type": "light", "home_id": home["id"]}
+        )
+        paths.append(f"/api/v1/device/{device['device_id']}/command")
+    return paths
 
 
 def _post(port: int, path: str, token: str, body: object) -> dict[str, object]:
@@ -195,19 +210,12 @@ def main() -> int:
             server = [str(spy), "record", "--format", "raw", "--rate", "250", "-o", PROFILE, "--", *server]
         process = start_server(server, environment, port)
         try:
-            home = _post(port, "/api/v1/homes", token, {"home_name": "Bench"})
-            paths = []
-            for _ in range(DEVICES):
-                device = _post(
-                    port, "/api/v1/devices/register", token, {"device_type": "light", "home_id": home["id"]}
-                )
-                paths.append(f"/api/v1/device/{device['device_id']}/command")
-            body = json.dumps({"action": "light_brightness", "params": {"brightness": "80"}})
-            script = _round_robin_script(paths, body, token)
+            paths = command_paths(port, token)
+            script = _round_robin_script(paths, BODY, token)
             wrk(f"http://127.0.0.1:{port}{paths[0]}", script)  # warm-up
             command = wrk(f"http://127.0.0.1:{port}{paths[0]}", script)
             settled_s = _settle(process.pid)
-            latencies = asyncio.run(_fixed_rate(port, paths, token, body.encode()))
+            latencies = asyncio.run(_fixed_rate(port, paths, token, BODY.encode()))
         finally:
             process.send_signal(signal.SIGINT) if PROFILE else process.terminate()  # py-spy writes on SIGINT
             process.wait(timeout=60)

@@ -64,9 +64,11 @@ def wrk(url: str, script: str | None = None) -> dict[str, float]:
     return result
 
 
-def start_server(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """The server process pinned to core 0, listening on `port`."""
-    process = subprocess.Popen(["taskset", "-c", "0", *command], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+def start_server(
+    command: list[str], env: dict[str, str], port: int, root: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """The server process (of the checkout at `root`) pinned to core 0, listening on `port`."""
+    process = subprocess.Popen(["taskset", "-c", "0", *command], env=env, cwd=root, stdout=subprocess.DEVNULL)
     wait_for(port)
     return process
 
