@@ -10,8 +10,13 @@ ascending `order`, so a batch is a handful of statements whatever its size. A un
 across transactions. When a batch fails, each unit is retried alone, so one bad unit fails only its
 own caller.
 
+A write queued with `submit_later` (nobody waits for it) starts no transaction of its own: it rides
+with the next unit somebody awaits, or goes alone after `LAZY_DELAY_S`. Below saturation that halves
+the transactions of a command (its `dispatched` status joins the next command's commit instead of
+costing one), which is where the command path spends its time at a fixed rate.
+
 The writer task exists only while there is work: nothing lingers after the last commit, and
-`drain()` waits for what is in flight (shutdown).
+`drain()` commits what is queued at once and waits for it (shutdown).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 1000  # items per transaction: bounds one commit's duration and size
+# How long a write nobody waits for may wait for company; a reader calls `caught_up` first.
+LAZY_DELAY_S = 0.05
 
 
 class Work(Protocol):
@@ -40,11 +47,12 @@ class Work(Protocol):
 
 
 class _Unit:
-    __slots__ = ("future", "items")
+    __slots__ = ("awaited", "future", "items")
 
-    def __init__(self, items: Sequence[Work], future: asyncio.Future[list[Any]]) -> None:
+    def __init__(self, items: Sequence[Work], future: asyncio.Future[list[Any]], awaited: bool) -> None:
         self.items = items
         self.future = future
+        self.awaited = awaited
 
 
 def _log_failure(future: asyncio.Future[list[Any]]) -> None:
@@ -52,28 +60,44 @@ def _log_failure(future: asyncio.Future[list[Any]]) -> None:
         log.warning("a queued write could not be committed: %r", future.exception())
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class GroupCommit:
-    def __init__(self, engine: AsyncEngine, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self, engine: AsyncEngine, max_batch: int = DEFAULT_MAX_BATCH, lazy_delay: float = LAZY_DELAY_S
+    ) -> None:
         self._engine = engine
         self._max_batch = max_batch
+        self._lazy_delay = lazy_delay
         self._pending: list[_Unit] = []
+        self._awaited = 0  # units in _pending that somebody awaits
         self._task: asyncio.Task[None] | None = None
+        self._company: asyncio.Future[None] | None = None  # set when an awaited unit arrives
 
     async def submit(self, *items: Work) -> list[Any]:
         """Commits `items` together (with whatever else is pending); their results, in order."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Unit(items, future))
-        if self._task is None:
-            self._task = asyncio.create_task(self._write(), name="group-commit")
+        self._queue(_Unit(items, future, awaited=True))
         return await future
 
     def submit_later(self, *items: Work) -> None:
-        """Queues `items` for the next commit without waiting for it: for a write whose caller has
-        nothing to promise about it (a status that a restart would resolve anyway). A failure is
-        logged; `caught_up` and `drain` still wait for it."""
+        """Queues `items` for a coming commit without waiting for it: for a write whose caller has
+        nothing to promise about it (a status that a restart would resolve anyway). It joins the
+        next awaited unit's commit, or commits alone after LAZY_DELAY_S. A failure is logged;
+        `caught_up` and `drain` still wait for it."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_log_failure)
-        self._pending.append(_Unit(items, future))
+        self._queue(_Unit(items, future, awaited=False))
+
+    def _queue(self, unit: _Unit) -> None:
+        self._pending.append(unit)
+        if unit.awaited:
+            self._awaited += 1
+            if self._company is not None and not self._company.done():
+                self._company.set_result(None)
         if self._task is None:
             self._task = asyncio.create_task(self._write(), name="group-commit")
 
@@ -86,12 +110,16 @@ class GroupCommit:
     async def drain(self) -> None:
         """Returns once everything submitted so far is committed (or failed)."""
         while self._task is not None:
-            await asyncio.shield(self._task)
+            await self.submit()  # awaited: what is queued for later commits now
+            if self._task is not None:
+                await asyncio.shield(self._task)
 
     async def _write(self) -> None:
         try:
             while self._pending:
                 await asyncio.sleep(0)  # callers made ready by the last commit join this batch
+                if not self._awaited:
+                    await self._wait_for_company()
                 batch = self._take()
                 try:
                     results = await self._commit(batch)
@@ -106,13 +134,25 @@ class GroupCommit:
             if self._pending:  # submitted while the task was finishing
                 self._task = asyncio.create_task(self._write(), name="group-commit")
 
+    async def _wait_for_company(self) -> None:
+        """Until an awaited unit is queued, or the lazy delay has passed."""
+        loop = asyncio.get_running_loop()
+        company = self._company = loop.create_future()
+        timer = loop.call_later(self._lazy_delay, _settle, company)
+        try:
+            await company
+        finally:
+            timer.cancel()
+            self._company = None
+
     def _take(self) -> list[_Unit]:
-        taken, size = 0, 0
+        taken, size, awaited = 0, 0, 0
         for unit in self._pending:
             if taken and size + len(unit.items) > self._max_batch:
                 break
-            taken, size = taken + 1, size + len(unit.items)
+            taken, size, awaited = taken + 1, size + len(unit.items), awaited + unit.awaited
         batch, self._pending = self._pending[:taken], self._pending[taken:]
+        self._awaited -= awaited
         return batch
 
     async def _one_by_one(self, batch: list[_Unit]) -> None:

@@ -87,7 +87,7 @@ async def test_a_unit_larger_than_a_batch_is_one_transaction(database: Database)
 
 
 async def test_a_write_queued_for_later_is_seen_by_the_next_read(database: Database) -> None:
-    writer = GroupCommit(database.engine)
+    writer = GroupCommit(database.engine, lazy_delay=3600)  # the read, not the delay, commits it
     command = NewCommand("t", "d", "u", "light_on", {})
     await writer.submit(command)
     writer.submit_later(StatusChange(command.id, "dispatched"))
@@ -108,3 +108,45 @@ async def test_a_queued_write_that_fails_is_logged_not_raised(
     writer.submit_later(NewCommand("t", "d", "u", "light_on", {}, id=first.id))  # the same primary key
     await writer.drain()
     assert any("could not be committed" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_write_queued_for_later_rides_with_the_next_awaited_unit(database: Database) -> None:
+    writer = GroupCommit(database.engine, lazy_delay=3600)
+    first = NewCommand("t", "d", "u", "light_on", {})
+    await writer.submit(first)
+    commits = _count_commits(database)
+    writer.submit_later(StatusChange(first.id, "dispatched"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert commits[0] == 0  # it starts no transaction of its own
+    await writer.submit(NewCommand("t", "d", "u", "light_on", {}))
+    assert commits[0] == 1
+    async with database.engine.connect() as connection:
+        query = text("SELECT status FROM command WHERE id = :id")
+        assert (await connection.execute(query, {"id": first.id})).scalar_one() == "dispatched"
+
+
+async def test_a_write_queued_for_later_alone_commits_after_the_delay(database: Database) -> None:
+    writer = GroupCommit(database.engine, lazy_delay=0.05)
+    command = NewCommand("t", "d", "u", "light_on", {})
+    await writer.submit(command)
+    writer.submit_later(StatusChange(command.id, "dispatched"))
+    for _ in range(200):  # up to 10 s; nothing else is ever submitted
+        await asyncio.sleep(0.05)
+        async with database.engine.connect() as connection:
+            query = text("SELECT status FROM command WHERE id = :id")
+            if (await connection.execute(query, {"id": command.id})).scalar_one() == "dispatched":
+                break
+    else:
+        pytest.fail("the queued write was never committed")
+
+
+async def test_drain_commits_what_is_queued_for_later_at_once(database: Database) -> None:
+    writer = GroupCommit(database.engine, lazy_delay=3600)
+    command = NewCommand("t", "d", "u", "light_on", {})
+    await writer.submit(command)
+    writer.submit_later(StatusChange(command.id, "dispatched"))
+    await asyncio.wait_for(writer.drain(), timeout=30)  # not the hour of the lazy delay
+    async with database.engine.connect() as connection:
+        query = text("SELECT status FROM command WHERE id = :id")
+        assert (await connection.execute(query, {"id": command.id})).scalar_one() == "dispatched"
