@@ -26,7 +26,6 @@ connected, before anything is written.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,6 +38,7 @@ from ext import HxtpRejection
 from server.devicelink import profiles
 from server.devicelink.ordering import DeviceOrder
 from server.domain.clock import epoch_ms
+from server.domain.json_text import compact_json
 from server.domain.link.ports import LinkDevice, LinkDirectory
 from server.errors import Code, HxtpError
 
@@ -211,7 +211,7 @@ class _Builder:
         self.signing_bytes = 0  # of the last payload built: what the device's template buffer holds
         try:
             # Compact, raw UTF-8, integers as integers; exactly this text goes into the envelope.
-            self._params_text = json.dumps(params, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            self._params_text = compact_json(params)
             self._params_bytes = self._params_text.encode()
             self._payload_hash = profiles.outbound_payload_hash(
                 outbound.variant, params, self._params_text, self._extra.get("action")

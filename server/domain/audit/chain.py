@@ -36,38 +36,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+from server.domain.json_text import compact_json
 
 GENESIS_HASH = "0" * 64
 
 
-_ORJSON_INT_MIN, _ORJSON_INT_MAX = -(2**63), 2**64 - 1
-
-
 def canonical_json(value: Any) -> str:
-    """Sorted keys, compact, UTF-8 as itself; NaN and infinities refused (they are not JSON).
-
-    The text is hashed into the chain, so it is defined by the standard library's encoder. orjson
-    writes the same text ten times faster for everything but floats (its exponent notation differs)
-    and integers beyond 64 bits, so those go to the standard library; tests hold the two equal."""
-    if _orjson_writes_it_alike(value):
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        except orjson.JSONEncodeError:
-            pass  # a lone surrogate, say: whatever the standard library makes of it
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _orjson_writes_it_alike(value: Any) -> bool:
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return _ORJSON_INT_MIN <= value <= _ORJSON_INT_MAX
-    if isinstance(value, dict):
-        return all(type(key) is str and _orjson_writes_it_alike(item) for key, item in value.items())
-    if isinstance(value, list):
-        return all(_orjson_writes_it_alike(item) for item in value)
-    return False  # floats, tuples and anything else: the standard library's rules
+    """Sorted keys, compact, UTF-8 as itself; NaN and infinities refused (they are not JSON). The
+    standard library's text (server.domain.json_text): it is hashed into the chain."""
+    return compact_json(value, sort_keys=True)
 
 
 def iso_timestamp(moment: datetime) -> str:
