@@ -86,7 +86,7 @@ class GroupCommit:
     def submit_later(self, *items: Work) -> None:
         """Queues `items` for a coming commit without waiting for it: for a write whose caller has
         nothing to promise about it (a status that a restart would resolve anyway). It joins the
-        next awaited unit's commit, or commits alone after LAZY_DELAY_S. A failure is logged;
+        next awaited unit's commit, or commits alone after the lazy delay. A failure is logged;
         `caught_up` and `drain` still wait for it."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_log_failure)
@@ -96,8 +96,8 @@ class GroupCommit:
         self._pending.append(unit)
         if unit.awaited:
             self._awaited += 1
-            if self._company is not None and not self._company.done():
-                self._company.set_result(None)
+            if self._company is not None:
+                _settle(self._company)
         if self._task is None:
             self._task = asyncio.create_task(self._write(), name="group-commit")
 
