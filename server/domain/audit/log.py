@@ -40,6 +40,7 @@ from server.domain.audit.chain import (
 )
 from server.domain.identity.principal import acting
 from server.storage.audit_tables import LEGACY_CHAIN, AuditChainHead, AuditEntryRow
+from server.storage.bulk import BulkStatement
 from server.storage.database import Database
 from server.storage.group_commit import GroupCommit
 
@@ -63,10 +64,9 @@ _CLAIM = (
     .values(last_row_id=_HEAD.c.last_row_id + bindparam("b_count"))
     .returning(_HEAD.c.last_row_id, _HEAD.c.last_hash)
 )
-_SET_LAST_HASH = (
+_SET_LAST_HASH = BulkStatement(
     update(_HEAD).where(_HEAD.c.chain_id == bindparam("b_chain")).values(last_hash=bindparam("b_hash"))
 )
-_APPEND = insert(_LOG)
 _COLUMNS = (
     "row_id",
     "prev_hash",
@@ -81,6 +81,7 @@ _COLUMNS = (
     "details",
     "chain_id",
 )
+_APPEND = BulkStatement(insert(_LOG), _COLUMNS)
 
 
 def chain_of(tenant_id: str | None) -> str:
@@ -145,8 +146,8 @@ class AuditAppend:
                 entry = AuditEntry(prev_hash=prev_hash, row_hash=digest, chain_id=chain_id, **hashed)
                 rows.append({name: getattr(entry, name) for name in _COLUMNS})
                 results[index], prev_hash = entry, digest
-            await connection.execute(_APPEND, rows)
-            await connection.execute(_SET_LAST_HASH, {"b_chain": chain_id, "b_hash": prev_hash})
+            await _APPEND.run(connection, rows)
+            await _SET_LAST_HASH.run(connection, [{"b_chain": chain_id, "b_hash": prev_hash}])
         return [entry for entry in results if entry is not None]
 
 

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from server.domain.fleet.devices import Devices
 from server.errors import Code, HxtpError
+from server.storage.bulk import BulkStatement
 from server.storage.command_tables import Command
 from server.storage.database import Database
 from server.storage.group_commit import GroupCommit
@@ -94,11 +95,12 @@ class NewCommand:
             }
             for item in items
         ]
-        await connection.execute(insert(_TABLE), rows)
+        await _INSERT.run(connection, rows)
         return [None] * len(items)
 
 
-_STATUS_CHANGE = (
+_INSERT = BulkStatement(insert(_TABLE), [column.name for column in _TABLE.columns])
+_STATUS_CHANGE = BulkStatement(
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == bindparam("b_from"))
     .values(status=bindparam("b_status"), error=bindparam("b_error"), updated_at=bindparam("b_at"))
@@ -129,7 +131,7 @@ class StatusChange:
             }
             for item in items
         ]
-        await connection.execute(_STATUS_CHANGE, rows)
+        await _STATUS_CHANGE.run(connection, rows)
         return [None] * len(items)
 
 
