@@ -71,15 +71,24 @@ class DeviceOrder:
     @asynccontextmanager
     async def _turn(self, cache: Claims, device_id: str) -> AsyncIterator[None]:
         key, token = f"hxtp:wire_turn:{device_id}", secrets.token_bytes(12)
-        try:
-            async with asyncio.timeout(TURN_WAIT_S):
-                # The holder is another process: there is no event to wait on, only the claim to retry.
-                while not await cache.set_if_absent(key, token, TURN_TTL_S):  # noqa: ASYNC110
-                    await asyncio.sleep(_POLL_S * (0.5 + random.random()))
-        except TimeoutError:
-            busy = "Another server is sending to this device; retry"
-            raise HxtpError(Code.SERVICE_UNAVAILABLE, busy, retry_after_seconds=1) from None
+        if not await cache.set_if_absent(key, token, TURN_TTL_S):
+            await self._wait_for_turn(cache, key, token)
         try:
             yield
         finally:
             await cache.delete_if_equal(key, token)
+
+    @staticmethod
+    async def _wait_for_turn(cache: Claims, key: str, token: bytes) -> None:
+        """Another replica holds the device's turn: retry the claim until it is ours, at most
+        TURN_WAIT_S (the first try, which usually succeeds, costs no timer)."""
+        try:
+            async with asyncio.timeout(TURN_WAIT_S):
+                # The holder is another process: there is no event to wait on, only the claim to retry.
+                while True:
+                    await asyncio.sleep(_POLL_S * (0.5 + random.random()))
+                    if await cache.set_if_absent(key, token, TURN_TTL_S):
+                        return
+        except TimeoutError:
+            busy = "Another server is sending to this device; retry"
+            raise HxtpError(Code.SERVICE_UNAVAILABLE, busy, retry_after_seconds=1) from None
