@@ -9,9 +9,7 @@ every kind, and NULLs; an UPDATE by named bind parameters changes the same rows 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,29 +18,11 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from server.storage.bulk import BulkStatement
 from server.storage.command_tables import Command
 from server.storage.database import Database
-from server.storage.migrate import run_migrations_async
 
 TABLE: Table = Command.__table__  # type: ignore[attr-defined]
 COLUMNS = [column.name for column in TABLE.columns]
 TEXTS = ["", "plain", "ünïcödé ✓", "emoji 🚀 and \"quotes\" and 'apostrophes'", "x" * 500, "tab\tnew\nline"]
 OFFSETS = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-11))]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'hxtp.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    url = database_url
-    await run_migrations_async(url)
-    db = Database(url)
-    yield db
-    await db.dispose()
 
 
 def _rows(prefix: str, seed: int) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -32,24 +32,6 @@ from server.storage.models import Tenant, User, metadata
 
 TABLES = {"tenant", "user"}
 T = TypeVar("T")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An async URL to a database with nothing in it, on each backend."""
-    if request.param == "sqlite":
-        # A directory that does not exist yet: the engine must create it.
-        return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hxtp.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return url
-
-
-@pytest.fixture
-async def database(empty_database_url: str) -> AsyncIterator[Database]:
-    await run_migrations_async(empty_database_url)
-    db = Database(empty_database_url)
-    yield db
-    await db.dispose()
 
 
 def _schema_differences(connection: Connection) -> list[object]:

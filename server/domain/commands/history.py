@@ -32,6 +32,7 @@ from server.storage.models import new_id
 from server.storage.types import utc_now
 
 _TABLE: Table = Command.__table__  # type: ignore[attr-defined]
+_INSERT = BulkStatement(insert(_TABLE), [column.name for column in _TABLE.columns])
 IN_FLIGHT = ("pending", "dispatched")
 
 DEFAULT_HISTORY = 50
@@ -99,7 +100,6 @@ class NewCommand:
         return [None] * len(items)
 
 
-_INSERT = BulkStatement(insert(_TABLE), [column.name for column in _TABLE.columns])
 _STATUS_CHANGE = BulkStatement(
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == bindparam("b_from"))
