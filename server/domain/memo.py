@@ -9,6 +9,11 @@ has acknowledged it (bounded by ACK_TIMEOUT_SECONDS), so when a revocation answe
 memo still holds the device. While a replica's subscription is down its memos answer nothing from
 memory (they are emptied, and refilled only once it is back), so the TTL is only a safety net.
 Failures (e.g. NOT_FOUND) are never memoised.
+
+One load per key at a time: callers that miss while a load of their key is under way wait for that
+load instead of starting their own, so when a hot entry expires or is forgotten under load, the
+database is read once, not once per request in flight. A caller that arrives after a forget never
+joins a load that began before it.
 """
 
 from __future__ import annotations
@@ -57,24 +62,36 @@ class TtlMemo(Generic[K, V]):
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._live = live
         # Bumped by every forget: a load that was under way when one arrived may have read the old
-        # row, so its value is returned but not remembered.
+        # row, so its value is returned but not remembered, and later callers do not wait for it.
         self._generation = 0
+        self._loading: dict[K, tuple[int, asyncio.Task[V]]] = {}  # key -> (generation, its load)
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         if self._live is not None and not self._live():
             return await load()  # invalidations could be missed now: remember nothing
         entry = self._entries.get(key)
-        now = time.monotonic()
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        generation = self._generation
-        value = await load()
-        if generation != self._generation:
-            return value
-        self._entries[key] = (now + self._ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        loading = self._loading.get(key)
+        if loading is None or loading[0] != self._generation:
+            # Its own task: a caller that is cancelled (its client went away) does not cancel the
+            # load the others are waiting for.
+            task = asyncio.ensure_future(self._fill(key, load, self._generation))
+            task.add_done_callback(_retrieve)
+            loading = self._loading[key] = (self._generation, task)
+        return await asyncio.shield(loading[1])
+
+    async def _fill(self, key: K, load: Callable[[], Awaitable[V]], generation: int) -> V:
+        try:
+            value = await load()
+        finally:
+            if self._loading.get(key, (None, None))[1] is asyncio.current_task():
+                del self._loading[key]
+        if generation == self._generation:
+            self._entries[key] = (time.monotonic() + self._ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
         return value
 
     def forget(self, key: K | None) -> None:
@@ -84,6 +101,13 @@ class TtlMemo(Generic[K, V]):
             self._entries.clear()
         else:
             self._entries.pop(key, None)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """A load's failure reaches the callers that waited for it; this only keeps asyncio from
+    reporting it again when every one of them was cancelled."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _wire_key(key: Hashable) -> Any:

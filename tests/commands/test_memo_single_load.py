@@ -1,0 +1,126 @@
+"""A memo loads a key once however many callers miss it at the same moment (an entry that expires
+or is forgotten under load costs one read, not one per request in flight), and that sharing never
+hands out a value from before a forget, nor lets one caller's cancellation fail the others."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.domain.memo import TtlMemo
+from server.errors import Code, HxtpError
+
+
+class _Source:
+    """A row read by the loads: each load waits for `release`, then returns the row as it is then."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.loads = 0
+        self.release = asyncio.Event()
+
+    async def load(self) -> str:
+        self.loads += 1
+        await self.release.wait()
+        return self.value
+
+
+async def _started(*tasks: asyncio.Task[str]) -> None:
+    """Lets every task run up to its first wait."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not any(task.done() for task in tasks)
+
+
+async def test_callers_that_miss_together_share_one_load() -> None:
+    memo: TtlMemo[str, str] = TtlMemo()
+    source = _Source("row")
+    callers = [asyncio.create_task(memo.get("device-1", source.load)) for _ in range(64)]
+    await _started(*callers)
+    source.release.set()
+    assert await asyncio.gather(*callers) == ["row"] * 64
+    assert source.loads == 1
+    assert await memo.get("device-1", source.load) == "row"  # remembered
+    assert source.loads == 1
+
+
+async def test_other_keys_load_on_their_own() -> None:
+    memo: TtlMemo[str, str] = TtlMemo()
+    source = _Source("row")
+    callers = [asyncio.create_task(memo.get(key, source.load)) for key in ("a", "b", "a", "b")]
+    await _started(*callers)
+    source.release.set()
+    await asyncio.gather(*callers)
+    assert source.loads == 2
+
+
+async def test_a_caller_after_a_forget_does_not_join_the_older_load() -> None:
+    memo: TtlMemo[str, str] = TtlMemo()
+    source = _Source("old")
+    before = asyncio.create_task(memo.get("device-1", source.load))
+    await _started(before)
+    memo.forget("device-1")  # e.g. the device's secret rotated while the first read was under way
+    source.value = "new"
+    after = asyncio.create_task(memo.get("device-1", source.load))
+    await _started(before, after)
+    assert source.loads == 2
+    source.release.set()
+    # The first read may have seen either row; the later caller only the new one.
+    assert await after == "new"
+    await before
+    assert await memo.get("device-1", source.load) == "new"
+    assert source.loads == 2
+
+
+async def test_a_load_under_way_at_a_forget_is_not_remembered() -> None:
+    memo: TtlMemo[str, str] = TtlMemo()
+    source = _Source("old")
+    before = asyncio.create_task(memo.get("device-1", source.load))
+    await _started(before)
+    memo.forget(None)
+    source.release.set()
+    assert await before == "old"
+    source.value = "new"
+    assert await memo.get("device-1", source.load) == "new"
+    assert source.loads == 2
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_load_others_wait_for() -> None:
+    memo: TtlMemo[str, str] = TtlMemo()
+    source = _Source("row")
+    first = asyncio.create_task(memo.get("device-1", source.load))
+    second = asyncio.create_task(memo.get("device-1", source.load))
+    await _started(first, second)
+    first.cancel()  # the first caller's client went away
+    await asyncio.sleep(0)
+    source.release.set()
+    assert await second == "row"
+    assert first.cancelled()
+    assert source.loads == 1
+
+
+async def test_a_failed_load_fails_its_waiters_and_is_not_remembered() -> None:
+    memo: TtlMemo[str, str] = TtlMemo()
+    loads = 0
+    gate = asyncio.Event()
+
+    async def missing() -> str:
+        nonlocal loads
+        loads += 1
+        await gate.wait()
+        raise HxtpError(Code.NOT_FOUND, "Device not found")
+
+    callers = [asyncio.create_task(memo.get("device-1", missing)) for _ in range(3)]
+    await _started(*callers)
+    gate.set()
+    for caller in callers:
+        with pytest.raises(HxtpError) as refused:
+            await caller
+        assert refused.value.code == Code.NOT_FOUND
+    assert loads == 1
+
+    async def found() -> str:
+        return "row"
+
+    assert await memo.get("device-1", found) == "row"  # the failure was not memoised
