@@ -5,19 +5,23 @@ Both servers run in their own process pinned to core 0: the whole server (`hxtp-
 embedded defaults, the benchmark tenant on the unlimited `fleet` tier set with the CLI), and a
 bare grpc.aio server whose one unary method answers an empty message. The load is this process on
 core 1: one grpc.aio channel with CONCURRENCY calls in flight for SECONDS after a warm-up, the
-same for both. Reports calls/s, p50/p99 and the ratio command/empty.
+same for both. Commands go round-robin to DEVICES `light` devices, as on the REST path; then, as a
+second figure, all of them to one device, whose commands take their turn one after the other
+(server.devicelink.ordering). Reports calls/s, p50/p99 and the ratio command/empty.
 
-Run: `.venv/bin/python bench/bench_grpc.py` (BENCH_SECONDS=10, BENCH_CONCURRENCY=64).
+Run: `.venv/bin/python bench/bench_grpc.py` (BENCH_SECONDS=10, BENCH_CONCURRENCY=64, BENCH_DEVICES=50).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -30,6 +34,7 @@ from bench.result import emit  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
+DEVICES = int(os.environ.get("BENCH_DEVICES", "50"))
 EMPTY_METHOD = "/bench.Empty/Call"
 
 
@@ -54,19 +59,20 @@ async def _serve_empty(port: int) -> None:
 
 
 async def _load(
-    target: str, method: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+    target: str, method: str, requests: list[bytes], metadata: tuple[tuple[str, str], ...]
 ) -> dict[str, float]:
     async with grpc.aio.insecure_channel(target) as channel:
         call = channel.unary_unary(method)
         latencies: list[float] = []
         failures = 0
+        turns = itertools.cycle(requests)
 
         async def worker(until: float, record: bool) -> None:
             nonlocal failures
             while time.perf_counter() < until:
                 started = time.perf_counter()
                 try:
-                    await call(request, metadata=metadata)
+                    await call(next(turns), metadata=metadata)
                 except grpc.aio.AioRpcError:
                     failures += 1
                 if record:
@@ -89,11 +95,17 @@ async def _load(
 
 
 def _measure(
-    target: str, method: str, request: bytes, metadata: tuple[tuple[str, str], ...]
+    target: str, method: str, requests: list[bytes], metadata: tuple[tuple[str, str], ...]
 ) -> dict[str, float]:
     import uvloop
 
-    return uvloop.run(_load(target, method, request, metadata))
+    return uvloop.run(_load(target, method, requests, metadata))
+
+
+def _command(command_pb2: Any, device_id: str) -> bytes:
+    request = command_pb2.ExecuteCommandRequest(device_id=device_id, action="light_brightness")
+    request.params.update({"brightness": 80})
+    return bytes(request.SerializeToString())
 
 
 def main() -> int:
@@ -109,27 +121,25 @@ def main() -> int:
     empty_port = free_port()
     empty_server = start_server([sys.executable, __file__, "--empty", str(empty_port)], env, empty_port)
     try:
-        empty = _measure(f"127.0.0.1:{empty_port}", EMPTY_METHOD, b"", ())
+        empty = _measure(f"127.0.0.1:{empty_port}", EMPTY_METHOD, [b""], ())
     finally:
         empty_server.terminate()
         empty_server.wait(timeout=30)
     grpc_port = free_port()
     settings = {"HXTP_GRPC_PORT": str(grpc_port), "HXTP_DEVICE_COMMANDS_PER_MINUTE": "1000000000"}
     with bench_server(env, **settings) as server:
-        device = server.register()
-        request = command_pb2.ExecuteCommandRequest(
-            device_id=str(device["device_id"]), action="light_brightness"
-        )
-        request.params.update({"brightness": 80})
-        command = _measure(
-            f"127.0.0.1:{grpc_port}",
-            "/hxtp.cloud.v1.CommandService/ExecuteCommand",
-            request.SerializeToString(),
-            (("authorization", f"Bearer {server.token}"),),
-        )
-    print(f"{SECONDS:.0f} s, {CONCURRENCY} calls in flight on one channel; servers on core 0, load on core 1")
+        requests = [_command(command_pb2, str(server.register()["device_id"])) for _ in range(DEVICES)]
+        target, method = f"127.0.0.1:{grpc_port}", "/hxtp.cloud.v1.CommandService/ExecuteCommand"
+        credential = (("authorization", f"Bearer {server.token}"),)
+        command = _measure(target, method, requests, credential)
+        one_device = _measure(target, method, requests[:1], credential)
+    print(
+        f"{SECONDS:.0f} s, {CONCURRENCY} calls in flight on one channel, commands round-robin to {DEVICES} "
+        "devices; servers on core 0, load on core 1"
+    )
     figures = {f"empty_{k}": v for k, v in empty.items()} | {f"command_{k}": v for k, v in command.items()}
     figures["ratio"] = command["rps"] / empty["rps"]
+    figures |= {f"one_device_{k}": v for k, v in one_device.items()}
     print("  ".join(f"{name} {value:,.2f}" for name, value in figures.items()))
     emit(**figures)
     return 0
