@@ -21,7 +21,7 @@ cancellation then sees end-of-file at once), then shuts amqtt down.
 
 ``deliver`` lets code in this process publish without being a client: the message goes straight onto
 the queue amqtt puts a client's parsed PUBLISH on (server.devicelink.local_publisher uses it for the
-server's own messages).
+server's own messages). That queue is served by server.devicelink.broker_loop.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import logging
 from typing import Any
 
 from amqtt.adapters import StreamWriterAdapter
-from amqtt.broker import Broker
 
 from server.devicelink.broker_events import ConnectionEvents, Connections
+from server.devicelink.broker_loop import InlineDeliveryBroker
 from server.devicelink.mqtt_version import (
     CONNACK_UNACCEPTABLE_VERSION,
     MQTT_5,
@@ -96,7 +96,7 @@ class EmbeddedBroker:
         if connections is not None:  # presence follows the broker's own view of each connection
             plugins = {**_BROKER_CONFIG["plugins"], _CONNECTION_EVENTS: {"listener": connections}}
             self._config["plugins"] = plugins
-        self._broker: Broker | None = None
+        self._broker: InlineDeliveryBroker | None = None
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
 
@@ -122,7 +122,7 @@ class EmbeddedBroker:
         if self._server is not None:
             return
         # A fresh Broker per start: amqtt's broker keeps state (plugins, tasks) from a previous run.
-        broker = Broker(self._config)
+        broker = InlineDeliveryBroker(self._config)
         await broker.start()
         try:
             server = await asyncio.start_server(

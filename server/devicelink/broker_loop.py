@@ -1,0 +1,73 @@
+"""The embedded broker's delivery loop: amqtt's broker, with messages that are already queued handed
+to their subscribers inline.
+
+amqtt's loop starts a task and an ``asyncio.wait`` for every message it delivers, even when the next
+message is already waiting; under command load that bookkeeping was about a tenth of the command
+path on the embedded defaults (bench/bench_inprocess.py). Here a message that is already queued is
+delivered in the loop itself, in queue order as before, and the task-and-wait (which also watches
+for shutdown) is only used to wait for the next message when the queue is empty. The loop yields to
+the event loop after every INLINE_BURST messages, so a burst never holds up the server, and a
+delivery that raises is logged and skipped: one bad message never stops the loop.
+
+It relies on amqtt's broadcast internals (its queue, its running-task deque, ``_run_broadcast`` and
+the shutdown future), which is why the amqtt version is pinned; tests/devicelink and
+tests/infra/test_infra_mqtt.py hold delivery, order and shutdown to what a client sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from amqtt.broker import Broker
+
+log = logging.getLogger(__name__)
+
+INLINE_BURST = 32  # messages delivered before the loop lets other tasks run
+
+
+def _reap(running: deque[asyncio.Task[Any]]) -> None:
+    """Drops the finished per-subscriber publish tasks from the front (as amqtt does), logging failures."""
+    while running and running[0].done():
+        task = running.popleft()
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("embedded broker: a delivery to a subscriber failed: %r", task.exception())
+
+
+class InlineDeliveryBroker(Broker):
+    async def _broadcast_loop(self) -> None:
+        running: deque[asyncio.Task[Any]] = self._tasks_queue
+        queue = self._broadcast_queue
+        try:
+            while not self._broadcast_shutdown_waiter.done():
+                _reap(running)
+                if queue.empty():
+                    if await self._next_or_shutdown(running):
+                        return
+                    continue
+                for _ in range(INLINE_BURST):
+                    if queue.empty() or self._broadcast_shutdown_waiter.done():
+                        break
+                    try:
+                        await self._run_broadcast(running)  # takes the queued message at once
+                    except Exception as error:
+                        log.warning("embedded broker: a message could not be delivered: %r", error)
+                await asyncio.sleep(0)
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _next_or_shutdown(self, running: deque[asyncio.Task[Any]]) -> bool:
+        """Waits for the next message and delivers it; True when shutdown came first."""
+        shutdown = self._broadcast_shutdown_waiter
+        delivery = asyncio.ensure_future(self._run_broadcast(running))
+        await asyncio.wait([delivery, shutdown], return_when=asyncio.FIRST_COMPLETED)
+        if shutdown.done():
+            delivery.cancel()
+            await asyncio.gather(delivery, return_exceptions=True)
+            return True
+        if not delivery.cancelled() and delivery.exception() is not None:
+            log.warning("embedded broker: a message could not be delivered: %r", delivery.exception())
+        return False
