@@ -8,10 +8,13 @@ its CPU time per command is the product's work alone: binding, chain, gates, sig
 embedded broker's delivery, the group commit (aiosqlite's thread included) and the memos. The
 difference to bench_command.py's figure is what HTTP and the sockets cost.
 
+With `--production` the same runs on PostgreSQL, Redis and Mosquitto (bench/parts.py); those
+servers' own work is then not in the figure, only the product's side of talking to them.
+
 A warm-up of WARMUP commands first (every memo filled), then COMMANDS measured. `--profile FILE`
 records py-spy's raw collapsed stacks of the measured part only (needs py-spy in the virtualenv).
 
-Run: `.venv/bin/python bench/bench_inprocess.py [--profile /tmp/inprocess.txt]`
+Run: `.venv/bin/python bench/bench_inprocess.py [--production] [--profile /tmp/inprocess.txt]`
 (BENCH_COMMANDS=12800, BENCH_WARMUP=6400, BENCH_CONCURRENCY=64, BENCH_DEVICES=50).
 """
 
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_command import BODY, _owner_token, _unlimited_tier
 from bench.bench_http import ROOT, free_port, server_env
+from bench.parts import parts
 from bench.result import emit
 
 COMMANDS = int(os.environ.get("BENCH_COMMANDS", "12800"))
@@ -43,6 +47,7 @@ WARMUP = int(os.environ.get("BENCH_WARMUP", "6400"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
 DEVICES = int(os.environ.get("BENCH_DEVICES", "50"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+PARTS = "production" if "--production" in sys.argv[1:] else os.environ.get("BENCH_PARTS", "embedded")
 
 
 class Client:
@@ -156,8 +161,8 @@ async def _run(environment: dict[str, str], token: str, profile: str | None) -> 
     finally:
         await app.stop()
     print(
-        f"{COMMANDS} commands x {REPEATS}, {CONCURRENCY} at a time, round-robin to {DEVICES} devices, "
-        "in this process on core 0 (no sockets)"
+        f"parts: {PARTS}; {COMMANDS} commands x {REPEATS}, {CONCURRENCY} at a time, round-robin to "
+        f"{DEVICES} devices, in this process on core 0 (no HTTP sockets)"
     )
     for name, values, unit in (("commands/s", rates, ""), ("CPU per command", cpu_us, " us")):
         print(
@@ -178,8 +183,10 @@ def main() -> int:
     profile = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
     os.sched_setaffinity(0, {0})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryDirectory() as data_dir:
-        environment = server_env(env, data_dir, free_port(), HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000")
+    with tempfile.TemporaryDirectory() as data_dir, parts(PARTS) as settings:
+        environment = server_env(
+            env, data_dir, free_port(), HXTP_DEVICE_COMMANDS_PER_MINUTE="1000000000", **settings
+        )
         token = _owner_token(environment)
         _unlimited_tier(environment)
         figures = uvloop.run(_run(environment, token, profile))
