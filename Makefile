@@ -31,8 +31,11 @@ check: lint test
 # libmosquitto-dev, which firmware-deps installs from Debian packages when they are missing.
 FIRMWARE_BUILD := .build/firmware
 
+# Configured again when an earlier configure ran before the -dev packages were there (a NOTFOUND in
+# the cache for libmosquitto), so that hxtp-device appears once it is installed.
 firmware: firmware-deps
-	@test -f $(FIRMWARE_BUILD)/Makefile || cmake -S firmware -B $(FIRMWARE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@test -f $(FIRMWARE_BUILD)/Makefile && ! grep -q 'MOSQUITTO_[A-Z_]*-NOTFOUND' $(FIRMWARE_BUILD)/CMakeCache.txt || \
+	  cmake -S firmware -B $(FIRMWARE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(FIRMWARE_BUILD) -j2 -- --no-print-directory >/dev/null
 
 firmware-deps:
