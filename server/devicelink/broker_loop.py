@@ -10,6 +10,9 @@ queue is empty. The loop yields to the event loop after every INLINE_BURST messa
 never holds up the server, and a delivery that raises is logged and skipped: one bad message never
 stops the loop.
 
+Each message's topic is matched against every subscription filter; a device's topics recur, so
+the answers are remembered (bounded: forgotten all at once at MATCHES_KEPT pairs).
+
 It relies on amqtt's broadcast internals (its queue, its running-task deque, ``_run_broadcast`` and
 the shutdown future), which is why the amqtt version is pinned; tests/devicelink and
 tests/infra/test_infra_mqtt.py hold delivery, order and shutdown to what a client sees.
@@ -27,6 +30,7 @@ from amqtt.broker import Broker
 log = logging.getLogger(__name__)
 
 INLINE_BURST = 32  # messages delivered before the loop lets other tasks run
+MATCHES_KEPT = 65_536  # (topic, filter) answers remembered
 
 
 def _reap(running: deque[asyncio.Task[Any]]) -> None:
@@ -38,6 +42,19 @@ def _reap(running: deque[asyncio.Task[Any]]) -> None:
 
 
 class InlineDeliveryBroker(Broker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._matched: dict[tuple[str, str], bool] = {}
+
+    def _matches(self, topic: str, a_filter: str) -> bool:
+        key = (topic, a_filter)
+        answer = self._matched.get(key)
+        if answer is None:
+            if len(self._matched) >= MATCHES_KEPT:
+                self._matched.clear()
+            answer = self._matched[key] = super()._matches(topic, a_filter)
+        return answer
+
     async def _broadcast_loop(self) -> None:
         running: deque[asyncio.Task[Any]] = self._tasks_queue
         queue = self._broadcast_queue

@@ -1,13 +1,18 @@
 """The embedded broker's delivery loop (server.devicelink.broker_loop): queued messages are delivered
 inline, yet a burst never holds up the rest of the server, a message that cannot be delivered is
-skipped without stopping the loop, and a stop with a burst still queued returns."""
+skipped without stopping the loop, a stop with a burst still queued returns, and the remembered
+topic matches are amqtt's own answers."""
 
 from __future__ import annotations
 
 import asyncio
 
-from server.devicelink.broker import EmbeddedBroker
-from server.devicelink.broker_loop import INLINE_BURST
+from amqtt.broker import Broker
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.devicelink.broker import _BROKER_CONFIG, EmbeddedBroker
+from server.devicelink.broker_loop import INLINE_BURST, InlineDeliveryBroker
 from server.devicelink.local_publisher import LocalPublisher
 from tests.devicelink.test_local_publisher import Subscriber
 
@@ -78,3 +83,22 @@ async def test_stopping_with_a_burst_still_queued_returns() -> None:
     async with asyncio.timeout(10):
         await broker.stop()
     assert not broker.running
+
+
+_LEVELS = st.sampled_from(["hxtp", "t", "device", "d1", "cmd", "", "+", "#", "$SYS", "a+", "b#"])
+
+
+async def test_remembered_topic_matches_are_amqtts_answers() -> None:
+    # Both need a running loop to be built (with the embedded broker's plugins); the property
+    # itself is plain calls.
+    mine, amqtts = InlineDeliveryBroker(dict(_BROKER_CONFIG)), Broker(dict(_BROKER_CONFIG))
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(_LEVELS, min_size=1, max_size=6), st.lists(_LEVELS, min_size=1, max_size=6))
+    def same_answer(topic_levels: list[str], filter_levels: list[str]) -> None:
+        topic, a_filter = "/".join(topic_levels), "/".join(filter_levels)
+        expected = amqtts._matches(topic, a_filter)
+        assert mine._matches(topic, a_filter) == expected
+        assert mine._matches(topic, a_filter) == expected  # the remembered answer
+
+    same_answer()
