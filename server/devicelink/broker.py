@@ -16,8 +16,9 @@ This wrapper owns the TCP listener and hands each accepted connection to amqtt t
   cancel races with a packet arriving, ``asyncio.wait_for`` returns the packet instead of raising),
   then waits for the next packet until the keepalive runs out: ``shutdown()`` hangs for ~45 s.
 
-Here ``stop()`` closes the listener first, then every client socket (a reader that swallowed its
-cancellation then sees end-of-file at once), then shuts amqtt down.
+Here ``stop()`` closes the listener first, lets what the broker already holds reach the connected
+subscribers (bounded by _DELIVERY_DRAIN_S), then closes every client socket (a reader that swallowed
+its cancellation then sees end-of-file at once), then shuts amqtt down.
 
 ``deliver`` lets code in this process publish without being a client: the message goes straight onto
 the queue amqtt puts a client's parsed PUBLISH on (server.devicelink.local_publisher uses it for the
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _LISTENER = "default"  # amqtt requires a listener of this name
 _CONNECTION_EVENTS = f"{ConnectionEvents.__module__}.{ConnectionEvents.__qualname__}"
+_DELIVERY_DRAIN_S = 2.0  # at a stop, for the messages already handed over to reach their subscribers
 _CLIENT_DRAIN_TIMEOUT_S = 2.0
 _SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -141,6 +143,14 @@ class EmbeddedBroker:
         if server is None or broker is None:
             return
         server.close()  # first: nobody may connect to a broker that is shutting down
+        # What was handed over (a command answered 202 is among it) reaches the connected devices
+        # before their connections close.
+        if not await broker.delivered(_DELIVERY_DRAIN_S):
+            log.warning(
+                "embedded MQTT broker stopped with %d message(s) not delivered within %.0f s",
+                broker.undelivered(),
+                _DELIVERY_DRAIN_S,
+            )
         for writer in self._clients.values():
             writer.close()
         try:

@@ -10,8 +10,10 @@ queue is empty. The loop yields to the event loop after every INLINE_BURST messa
 never holds up the server, and a delivery that raises is logged and skipped: one bad message never
 stops the loop.
 
-Each message's topic is matched against every subscription filter; a device's topics recur, so
-the answers are remembered (bounded: forgotten all at once at MATCHES_KEPT pairs).
+A stop waits (bounded) for `delivered` first, so what the broker accepted before it reaches the
+devices that are connected. Each message's topic is matched against every subscription filter; a
+device's topics recur, so the answers are remembered (bounded: forgotten all at once at
+MATCHES_KEPT pairs).
 
 It relies on amqtt's broadcast internals (its queue, its running-task deque, ``_run_broadcast`` and
 the shutdown future), which is why the amqtt version is pinned; tests/devicelink and
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 INLINE_BURST = 32  # messages delivered before the loop lets other tasks run
 MATCHES_KEPT = 65_536  # (topic, filter) answers remembered
+_DRAIN_POLL_S = 0.005
 
 
 def _reap(running: deque[asyncio.Task[Any]]) -> None:
@@ -45,6 +48,23 @@ class InlineDeliveryBroker(Broker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._matched: dict[tuple[str, str], bool] = {}
+
+    async def delivered(self, within: float) -> bool:
+        """Waits until every message the broker holds has been handed to its subscribers and each
+        delivery is done (acknowledged, for QoS 1); False when `within` ran out first."""
+        queue, running = self._broadcast_queue, self._tasks_queue
+        try:
+            async with asyncio.timeout(within):
+                while True:  # amqtt signals neither an empty queue nor a finished delivery: polled
+                    if queue.empty() and all(task.done() for task in running):
+                        return True
+                    await asyncio.sleep(_DRAIN_POLL_S)
+        except TimeoutError:
+            return False
+
+    def undelivered(self) -> int:
+        """Messages still queued for delivery."""
+        return int(self._broadcast_queue.qsize())
 
     def _matches(self, topic: str, a_filter: str) -> bool:
         key = (topic, a_filter)

@@ -102,3 +102,21 @@ async def test_remembered_topic_matches_are_amqtts_answers() -> None:
         assert mine._matches(topic, a_filter) == expected  # the remembered answer
 
     same_answer()
+
+
+async def test_a_stop_first_delivers_what_the_broker_already_holds() -> None:
+    broker = EmbeddedBroker(port=0)
+    await broker.start()
+    device = Subscriber(broker)
+    # The broker goes away for good: no reconnect attempts (gmqtt allows them while failures <= this).
+    device.client.set_config({"reconnect_retries": -2})
+    await device.connect(_TOPIC)
+    count = INLINE_BURST * 30
+    try:
+        for n in range(count):
+            await broker.deliver(_TOPIC, str(n).encode())  # held by the broker once this returns
+        await broker.stop()
+        received = await device.take(count, within=5)
+    finally:
+        await device.close()
+    assert [int(payload) for _, payload, _, _ in received] == list(range(count))
