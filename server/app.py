@@ -306,8 +306,10 @@ class Application:
             variants=link_variants,
             memos=self.memos,
         )
+        # One memo of each device's profile and keys for both directions of the link.
+        self.link_keys = RecentDeviceKeys(self.device_keys, self.memos)
         self.inbound = InboundPipeline(
-            self.device_keys,
+            self.link_keys,
             Limits(settings.message_max_age_seconds, settings.message_max_future_seconds),
             replay_guard=ReplayGuard(self.cache),
         )
@@ -343,7 +345,7 @@ class Application:
             outages=self.outages,
         )
         self.outbound = OutboundLink(  # the command gates' way to a device
-            RecentDeviceKeys(self.device_keys, self.memos),
+            self.link_keys,
             self.outbound_sequence,
             self.bridge,
             self.link_signer,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +46,6 @@ TOPIC_MISMATCH = "TOPIC_MISMATCH"
 # Device message types outside ext's tables: OTA progress from our firmware (framed as type 0x06).
 _EXTRA_FRAME_TYPES = {"ota_status": ext.FRAME_TYPES["ota"]}
 _EXTRA_CHANNELS = {"ota_status": "ota_status"}
-_DIRECTORY_TTL_S = 2.0  # how long a device's profile and keys are reused (revocation shows within this)
 _DIRECTORY_MAX = 10_000
 
 
@@ -63,7 +61,7 @@ class _Entry:
     device: LinkDevice | None
     keys: tuple[ext.HmacKey, ...]
     secrets: tuple[bytes, ...]
-    until: float
+    read: list[bytes]  # the directory's own list these keys were made from
 
 
 class InboundPipeline:
@@ -100,15 +98,18 @@ class InboundPipeline:
         return message
 
     async def _device(self, device_id: str) -> _Entry:
-        now = time.monotonic()
+        """The device and its keys as the directory has them now. The directory remembers them
+        (server.domain.link.keys.RecentDeviceKeys, forgotten on every replica by a revocation or a
+        rotation) and hands back the same objects until then: the keys made from them are reused
+        while it does, and made again from whatever it reads after a forget."""
+        device = await self._directory.profile(device_id)
+        secrets = await self._directory.active_and_previous(device_id) if device is not None else []
         entry = self._entries.get(device_id)
-        if entry is None or entry.until < now:
-            device = await self._directory.profile(device_id)
-            secrets = await self._directory.active_and_previous(device_id) if device is not None else []
+        if entry is None or entry.device is not device or entry.read is not secrets:
             if len(self._entries) >= _DIRECTORY_MAX:
                 self._entries.clear()
             keys = tuple(ext.HmacKey(secret) for secret in secrets)
-            entry = self._entries[device_id] = _Entry(device, keys, tuple(secrets), now + _DIRECTORY_TTL_S)
+            entry = self._entries[device_id] = _Entry(device, keys, tuple(secrets), secrets)
         return entry
 
     async def _verify(self, route: tuple[str, str, str], payload: bytes) -> DeviceMessage:
