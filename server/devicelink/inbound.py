@@ -60,8 +60,7 @@ class Limits:
 class _Entry:
     device: LinkDevice | None
     keys: tuple[ext.HmacKey, ...]
-    secrets: tuple[bytes, ...]
-    read: list[bytes]  # the directory's own list these keys were made from
+    secrets: list[bytes]  # the directory's own list, which the keys were made from
 
 
 class InboundPipeline:
@@ -105,11 +104,11 @@ class InboundPipeline:
         device = await self._directory.profile(device_id)
         secrets = await self._directory.active_and_previous(device_id) if device is not None else []
         entry = self._entries.get(device_id)
-        if entry is None or entry.device is not device or entry.read is not secrets:
+        if entry is None or entry.device is not device or entry.secrets is not secrets:
             if len(self._entries) >= _DIRECTORY_MAX:
                 self._entries.clear()
             keys = tuple(ext.HmacKey(secret) for secret in secrets)
-            entry = self._entries[device_id] = _Entry(device, keys, tuple(secrets), secrets)
+            entry = self._entries[device_id] = _Entry(device, keys, secrets)
         return entry
 
     async def _verify(self, route: tuple[str, str, str], payload: bytes) -> DeviceMessage:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from server.devicelink.broker import _BROKER_CONFIG, EmbeddedBroker
 from server.devicelink.broker_loop import INLINE_BURST, InlineDeliveryBroker
 from server.devicelink.local_publisher import LocalPublisher
-from tests.devicelink.test_local_publisher import Subscriber
+from tests.devicelink.subscriber import Subscriber
 
 _TOPIC = "hxtp/t/device/d1/cmd"
 

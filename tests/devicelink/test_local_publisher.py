@@ -7,53 +7,20 @@ the broker delivered, in order, at the QoS it was delivered with.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from gmqtt import Client
-from gmqtt.mqtt.constants import MQTTv311
 
 from server.devicelink.broker import EmbeddedBroker
 from server.devicelink.connection import MqttNotConnectedError
 from server.devicelink.local_publisher import LocalPublisher
 from server.errors import Code, HxtpError
 from tests.devicelink.conftest import Link
+from tests.devicelink.subscriber import Subscriber
 from tests.integration.harness import base_url, running
 
 _MANY = 500
-
-
-class Subscriber:
-    """A device's MQTT client on its command topic, recording each delivery with its QoS and retain flag."""
-
-    def __init__(self, broker: EmbeddedBroker) -> None:
-        self._broker = broker
-        self.client = Client(f"hxtp-subscriber-{secrets.token_hex(4)}")
-        self.client.on_message = self._on_message
-        self.received: asyncio.Queue[tuple[str, bytes, int, int]] = asyncio.Queue()
-
-    def _on_message(self, _client: Any, topic: str, payload: bytes, qos: int, properties: Any) -> int:
-        self.received.put_nowait((topic, payload, qos, int(properties.get("retain", 0))))
-        return 0
-
-    async def connect(self, *topics: str) -> None:
-        await self.client.connect(self._broker.host, self._broker.port, version=MQTTv311)
-        for topic in topics:
-            subscribed = asyncio.get_running_loop().create_future()
-            self.client.on_subscribe = lambda *_, done=subscribed: done.done() or done.set_result(None)
-            self.client.subscribe(topic, qos=1)
-            async with asyncio.timeout(5):
-                await subscribed
-
-    async def take(self, count: int, within: float = 10.0) -> list[tuple[str, bytes, int, int]]:
-        async with asyncio.timeout(within):
-            return [await self.received.get() for _ in range(count)]
-
-    async def close(self) -> None:
-        await self.client.disconnect()
 
 
 async def test_a_subscriber_receives_what_was_handed_over_in_order_at_qos_1(
