@@ -8,7 +8,8 @@ limit), the command row in SQLite, HMAC signing and framing, a QoS-1 publish to 
 Commands go round-robin to 50 registered `light` devices. Two measurements, server pinned to core 0
 and load to core 1, loopback only, bounded in time:
 1. throughput: wrk with 64 connections, against the empty ASGI handler of bench/empty_app.py;
-2. latency at a fixed 1,000 commands/s for 10 s from an asyncio HTTP/1.1 client: p50/p99.
+2. latency at a fixed 1,000 commands/s for 10 s from an asyncio HTTP/1.1 client (this process,
+   on core 1 like wrk): p50/p99.
 
 Run: `.venv/bin/python bench/bench_command.py` (needs Debian's wrk) for the embedded defaults;
 `--production` (or `BENCH_PARTS=production`) for PostgreSQL (a scratch database on BENCH_POSTGRES_DSN, default
@@ -195,6 +196,9 @@ def _round_robin_script(paths: list[str], body: str, token: str) -> str:
 
 
 def main() -> int:
+    # The load's side: the fixed-rate client runs in this process, and left unpinned it took turns
+    # on the server's core (its latencies then measured the two sharing one core).
+    os.sched_setaffinity(0, {1})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     empty = measure_empty_handler(env)
     with tempfile.TemporaryDirectory() as data_dir, parts(PARTS) as settings:
