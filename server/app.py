@@ -159,7 +159,7 @@ class IdentityKit:
 class Application:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.database = Database(settings.database_url)
+        self.database = Database(settings.database_url, background_checkpoints=True)
         # One writer: a command's row and its audit entry commit together, concurrent work shares commits.
         self.writer = GroupCommit(self.database.engine)
         self.cache: Cache = create_cache(settings.redis_url)
@@ -439,6 +439,7 @@ class Application:
         redaction.install()  # before the first request can log a URL with a token in it
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await run_migrations_async(self.settings.database_url)
+        self.database.start()
         await self.memos.start()
         self._started_at = utc_now()
         self._sweep = asyncio.create_task(self._resolve_left_in_flight(), name="resolve-left-in-flight")

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.storage.checkpoints import WalCheckpointer
+
 log = logging.getLogger(__name__)
 
 # PostgreSQL pool: enough connections for concurrent RPCs of one replica without exhausting a small
@@ -57,6 +59,14 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) 
         cursor.close()
 
 
+def _leave_checkpoints_to_the_checkpointer(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # see server/storage/checkpoints.py
+    finally:
+        cursor.close()
+
+
 def create_engine_for(url: str) -> AsyncEngine:
     """An async engine configured for the URL's backend (also used by the migration runner)."""
     parsed = make_url(url)
@@ -87,8 +97,16 @@ def create_engine_for(url: str) -> AsyncEngine:
 class Database:
     """One engine per process; sessions are short-lived, one per unit of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, background_checkpoints: bool = False) -> None:
+        """`background_checkpoints` (a serving process): a file SQLite database's WAL is checkpointed
+        by a thread of its own once `start` has run, never by a commit."""
         self.engine: AsyncEngine = create_engine_for(url)
+        parsed = make_url(url)
+        database_file = _sqlite_file(parsed) if _is_sqlite(parsed) else None
+        self._checkpointer: WalCheckpointer | None = None
+        if background_checkpoints and database_file is not None:
+            event.listen(self.engine.sync_engine, "connect", _leave_checkpoints_to_the_checkpointer)
+            self._checkpointer = WalCheckpointer(database_file, _SQLITE_BUSY_TIMEOUT_MS)
         # expire_on_commit=False: objects stay readable after commit without an implicit (async-unsafe)
         # lazy refresh.
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
@@ -116,5 +134,11 @@ class Database:
             return False
         return True
 
+    def start(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.start()
+
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         await self.engine.dispose()
