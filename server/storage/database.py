@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects import registry
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.storage import sqlite_driver
 from server.storage.checkpoints import WalCheckpointer
+
+registry.register(sqlite_driver.DRIVER.replace("+", "."), sqlite_driver.__name__, "Dialect")
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,8 @@ def create_engine_for(url: str) -> AsyncEngine:
     """An async engine configured for the URL's backend (also used by the migration runner)."""
     parsed = make_url(url)
     if _is_sqlite(parsed):
+        if parsed.drivername == "sqlite+aiosqlite":
+            parsed = parsed.set(drivername=sqlite_driver.DRIVER)
         database_file = _sqlite_file(parsed)
         if database_file is not None:
             database_file.parent.mkdir(parents=True, exist_ok=True)
