@@ -9,8 +9,8 @@ its rows (if any) are read, and the cursor is closed before the result comes bac
 asks of the cursor afterwards (description, rows, rowcount, lastrowid) is answered from what came
 back. Server-side (streaming) cursors keep SQLAlchemy's own class.
 
-It relies on aiosqlite's `Connection._execute` and `_conn` (the version is pinned), the same entry
-SQLAlchemy's adapter itself uses to set the isolation level.
+It relies on aiosqlite's private `Connection._execute` and `_conn` (the version is pinned), as
+SQLAlchemy's own adapter reaches into `_conn` and `_tx` to set the isolation level.
 """
 
 from __future__ import annotations

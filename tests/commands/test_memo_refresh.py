@@ -29,16 +29,22 @@ async def _filled(memo: TtlMemo[str, str], source: _Source, key: str = "device-1
     source.release.clear()
 
 
+async def _filled_memo(value: str) -> tuple[_Clock, TtlMemo[str, str], _Source]:
+    """A memo on a clock of its own holding `value` for "device-1", loaded from the returned source."""
+    clock = _Clock()
+    memo: TtlMemo[str, str] = TtlMemo(TTL, clock=clock)
+    source = _Source(value)
+    await _filled(memo, source)
+    return clock, memo, source
+
+
 async def _settle() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
 
 
 async def test_an_entry_due_for_refresh_is_answered_from_memory_while_it_reloads() -> None:
-    clock = _Clock()
-    memo: TtlMemo[str, str] = TtlMemo(TTL, clock=clock)
-    source = _Source("old")
-    await _filled(memo, source)
+    clock, memo, source = await _filled_memo("old")
     source.value = "new"
     clock.now += TTL * 0.999  # due for its refresh, not yet expired
     # The reload waits for `release`; the callers do not wait for it.
@@ -52,10 +58,7 @@ async def test_an_entry_due_for_refresh_is_answered_from_memory_while_it_reloads
 
 
 async def test_an_entry_past_its_ttl_is_never_answered() -> None:
-    clock = _Clock()
-    memo: TtlMemo[str, str] = TtlMemo(TTL, clock=clock)
-    source = _Source("old")
-    await _filled(memo, source)
+    clock, memo, source = await _filled_memo("old")
     source.value = "new"
     clock.now += TTL
     (caller,) = await _callers(memo, source.load)  # waits for the load
@@ -80,9 +83,7 @@ async def test_entries_filled_together_are_not_reloaded_together() -> None:
 
 
 async def test_a_refresh_that_finds_the_row_gone_drops_the_entry() -> None:
-    clock = _Clock()
-    memo: TtlMemo[str, str] = TtlMemo(TTL, clock=clock)
-    await _filled(memo, _Source("row"))
+    clock, memo, _ = await _filled_memo("row")
     loads = 0
 
     async def gone() -> str:
@@ -100,10 +101,7 @@ async def test_a_refresh_that_finds_the_row_gone_drops_the_entry() -> None:
 
 
 async def test_a_refresh_under_way_at_a_forget_is_not_remembered() -> None:
-    clock = _Clock()
-    memo: TtlMemo[str, str] = TtlMemo(TTL, clock=clock)
-    source = _Source("old")
-    await _filled(memo, source)
+    clock, memo, source = await _filled_memo("old")
     clock.now += TTL * 0.999
     assert await memo.get("device-1", source.load) == "old"  # starts the refresh, which reads "old"
     memo.forget("device-1")  # the row changed while the refresh was reading it
