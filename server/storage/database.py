@@ -107,8 +107,7 @@ class Database:
         """`background_checkpoints` (a serving process): a file SQLite database's WAL is checkpointed
         by a thread of its own once `start` has run, never by a commit."""
         self.engine: AsyncEngine = create_engine_for(url)
-        parsed = make_url(url)
-        database_file = _sqlite_file(parsed) if _is_sqlite(parsed) else None
+        database_file = _sqlite_file(self.engine.url) if _is_sqlite(self.engine.url) else None
         self._checkpointer: WalCheckpointer | None = None
         if background_checkpoints and database_file is not None:
             event.listen(self.engine.sync_engine, "connect", _leave_checkpoints_to_the_checkpointer)

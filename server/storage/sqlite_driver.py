@@ -25,7 +25,6 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
     SQLiteDialect_aiosqlite,
 )
-from sqlalchemy.util.concurrency import await_
 
 DRIVER = "sqlite+hxtp_aiosqlite"  # the URL scheme create_engine_for gives file and memory databases
 
@@ -117,9 +116,8 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
 
 class _Dbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> _Connection:
-        connection = self.aiosqlite.connect(*arg, **kw)
-        connection._thread.daemon = True  # as SQLAlchemy's adapter does: never blocks exit
-        return _Connection(self, await_(connection))
+        # SQLAlchemy's own connect (its thread set up as it does it), then our adapter around it.
+        return _Connection(self, super().connect(*arg, **kw)._connection)
 
 
 class Dialect(SQLiteDialect_aiosqlite):

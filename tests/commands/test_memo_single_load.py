@@ -5,43 +5,18 @@ hands out a value from before a forget, nor lets one caller's cancellation fail 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
 from server.domain.memo import TtlMemo
 from server.errors import Code, HxtpError
-
-
-class _Source:
-    """A row read by the loads: each load waits for `release`, then returns the row as it is then."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-        self.loads = 0
-        self.release = asyncio.Event()
-
-    async def load(self) -> str:
-        self.loads += 1
-        await self.release.wait()
-        return self.value
-
-
-async def _callers(
-    memo: TtlMemo[str, str], load: Callable[[], Awaitable[str]], count: int = 1, key: str = "device-1"
-) -> list[asyncio.Task[str]]:
-    """`count` callers of `memo.get(key, load)`, each run up to its first wait."""
-    tasks = [asyncio.create_task(memo.get(key, load)) for _ in range(count)]
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not any(task.done() for task in tasks)
-    return tasks
+from tests.commands.memo_loads import Source, started_callers
 
 
 async def test_callers_that_miss_together_share_one_load() -> None:
     memo: TtlMemo[str, str] = TtlMemo()
-    source = _Source("row")
-    callers = await _callers(memo, source.load, 64)
+    source = Source("row")
+    callers = await started_callers(memo, source.load, 64)
     source.release.set()
     assert await asyncio.gather(*callers) == ["row"] * 64
     assert source.loads == 1
@@ -51,8 +26,9 @@ async def test_callers_that_miss_together_share_one_load() -> None:
 
 async def test_other_keys_load_on_their_own() -> None:
     memo: TtlMemo[str, str] = TtlMemo()
-    source = _Source("row")
-    callers = [*await _callers(memo, source.load, 2, "a"), *await _callers(memo, source.load, 2, "b")]
+    source = Source("row")
+    on_a = await started_callers(memo, source.load, 2, "a")
+    callers = [*on_a, *await started_callers(memo, source.load, 2, "b")]
     source.release.set()
     await asyncio.gather(*callers)
     assert source.loads == 2
@@ -60,11 +36,11 @@ async def test_other_keys_load_on_their_own() -> None:
 
 async def test_a_caller_after_a_forget_does_not_join_the_older_load() -> None:
     memo: TtlMemo[str, str] = TtlMemo()
-    source = _Source("old")
-    (before,) = await _callers(memo, source.load)
+    source = Source("old")
+    (before,) = await started_callers(memo, source.load)
     memo.forget("device-1")  # e.g. the device's secret rotated while the first read was under way
     source.value = "new"
-    (after,) = await _callers(memo, source.load)
+    (after,) = await started_callers(memo, source.load)
     assert source.loads == 2
     source.release.set()
     # The first read may have seen either row; the later caller only the new one.
@@ -76,8 +52,8 @@ async def test_a_caller_after_a_forget_does_not_join_the_older_load() -> None:
 
 async def test_a_load_under_way_at_a_forget_is_not_remembered() -> None:
     memo: TtlMemo[str, str] = TtlMemo()
-    source = _Source("old")
-    (before,) = await _callers(memo, source.load)
+    source = Source("old")
+    (before,) = await started_callers(memo, source.load)
     memo.forget(None)
     source.release.set()
     assert await before == "old"
@@ -88,8 +64,8 @@ async def test_a_load_under_way_at_a_forget_is_not_remembered() -> None:
 
 async def test_a_cancelled_caller_does_not_cancel_the_load_others_wait_for() -> None:
     memo: TtlMemo[str, str] = TtlMemo()
-    source = _Source("row")
-    first, second = await _callers(memo, source.load, 2)
+    source = Source("row")
+    first, second = await started_callers(memo, source.load, 2)
     first.cancel()  # the first caller's client went away
     await asyncio.sleep(0)
     source.release.set()
@@ -109,7 +85,7 @@ async def test_a_failed_load_fails_its_waiters_and_is_not_remembered() -> None:
         await gate.wait()
         raise HxtpError(Code.NOT_FOUND, "Device not found")
 
-    callers = await _callers(memo, missing, 3)
+    callers = await started_callers(memo, missing, 3)
     gate.set()
     for caller in callers:
         with pytest.raises(HxtpError) as refused:
